@@ -1,0 +1,1 @@
+"""Model registry: one entry per base model (see registry.py)."""
