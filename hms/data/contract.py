@@ -22,8 +22,9 @@ _FLOAT_COLS = {"eeg_label_offset_seconds", "spectrogram_label_offset_seconds"}
 PARQUET_MAGIC = b"PAR1"
 
 
-def read_csv_checked(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read a contract CSV and check its columns (names and order) and dtypes."""
+def read_csv_checked(path: str | os.PathLike, columns: tuple[str, ...], probabilities: bool = False) -> pd.DataFrame:
+    """Read a contract CSV and check its columns (names and order) and dtypes.
+    `probabilities`: the vote columns hold probabilities (sample_submission), not counts."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "file not found", hint="check data.dir in params.yaml and the Kaggle layout in README")
@@ -41,18 +42,19 @@ def read_csv_checked(path: str | os.PathLike, columns: tuple[str, ...]) -> pd.Da
         raise DataError(path, "columns differ from the Kaggle layout" + (f": unexpected {extra}" if extra else ": wrong order"),
                         expected=list(columns), found=list(found))
     for col in columns:
-        _check_dtype(df, col, path)
+        _check_dtype(df, col, path, probabilities)
     return df
 
 
-def _check_dtype(df: pd.DataFrame, col: str, path: Path) -> None:
+def _check_dtype(df: pd.DataFrame, col: str, path: Path, probabilities: bool) -> None:
     s = df[col]
-    if col in _INT_COLS:
+    float_cols = _FLOAT_COLS | (set(VOTE_COLS) if probabilities else set())
+    if col in _INT_COLS and col not in float_cols:
         if not pd.api.types.is_integer_dtype(s):
             bad = _first_bad(s, lambda v: pd.isna(v) or float(v) != int(float(v)))
             raise DataError(path, "not an integer", row=bad, column=col, expected="int64",
                             found=f"{s.dtype} value {s.iloc[bad]!r}" if bad is not None else s.dtype)
-    elif col in _FLOAT_COLS:
+    elif col in float_cols:
         if not pd.api.types.is_numeric_dtype(s) or s.isna().any():
             bad = _first_bad(s, lambda v: pd.isna(pd.to_numeric(v, errors="coerce")))
             raise DataError(path, "not a number", row=bad, column=col, expected="float64",
@@ -105,7 +107,7 @@ def read_test_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def read_sample_submission(path: str | os.PathLike) -> pd.DataFrame:
-    return read_csv_checked(path, SUBMISSION_COLUMNS)
+    return read_csv_checked(path, SUBMISSION_COLUMNS, probabilities=True)
 
 
 def parquet_file(path: str | os.PathLike) -> pq.ParquetFile:

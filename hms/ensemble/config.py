@@ -1,0 +1,69 @@
+"""The `stack` params block: which base models to blend and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hms.models.registry import BASE_MODELS
+from hms.params import to_dataclass
+
+BlenderName = Literal["pool", "stacker"]
+
+
+@dataclass
+class PoolConfig:
+    """Weighted pool: non-negative weights summing to 1, fitted by minimising KL on OOF."""
+
+    space: Literal["linear", "log"] = "linear"  # mix probabilities, or log-probabilities then renormalise
+    maxiter: int = 500
+
+
+@dataclass
+class StackerConfig:
+    """Multinomial logistic regression on the base models' centred log-probabilities (soft targets).
+
+    logits = temperature * (X @ W) + bias. The L2 penalty pulls W towards the equal-weight log pool
+    (not towards 0), so a strong penalty falls back to a calibrated geometric mean of the models.
+    """
+
+    l2: float = 0.01
+    bias: bool = True  # learn a per-class bias (unpenalised)
+    temperature: bool = True  # learn one positive output temperature (unpenalised)
+    maxiter: int = 1000
+
+
+@dataclass
+class StackConfig:
+    models: list[str] = field(default_factory=lambda: list(BASE_MODELS))
+    blender: BlenderName = "pool"
+    # Blender inputs are clipped to eps and renormalised, so log-probabilities stay finite.
+    eps: float = 1e-6
+    # Loss weight of eegs with >= 10 votes relative to the others (the hidden test set resembles them).
+    hq_weight: float = 1.0
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    stacker: StackerConfig = field(default_factory=StackerConfig)
+
+
+def stack_config(block: dict[str, Any] | None) -> StackConfig:
+    """StackConfig from params.yaml's `stack` block; unknown keys and models are errors."""
+    values = dict(block or {})
+    pool = to_dataclass(PoolConfig, values.pop("pool", None), "stack.pool")
+    stacker = to_dataclass(StackerConfig, values.pop("stacker", None), "stack.stacker")
+    cfg = to_dataclass(StackConfig, values, "stack")
+    cfg.pool, cfg.stacker = pool, stacker
+    cfg.models = list(cfg.models)
+    unknown = [m for m in cfg.models if m not in BASE_MODELS]
+    if unknown or not cfg.models:
+        raise ValueError(f"params.yaml: stack.models {cfg.models} must be a non-empty subset of {list(BASE_MODELS)}")
+    if len(set(cfg.models)) != len(cfg.models):
+        raise ValueError(f"params.yaml: stack.models lists a model twice: {cfg.models}")
+    if cfg.blender not in ("pool", "stacker"):
+        raise ValueError(f"params.yaml: stack.blender must be 'pool' or 'stacker', not {cfg.blender!r}")
+    if cfg.pool.space not in ("linear", "log"):
+        raise ValueError(f"params.yaml: stack.pool.space must be 'linear' or 'log', not {cfg.pool.space!r}")
+    if not 0 < cfg.eps < 1 / 6:
+        raise ValueError(f"params.yaml: stack.eps must be in (0, 1/6), not {cfg.eps}")
+    if cfg.hq_weight <= 0 or cfg.stacker.l2 < 0:
+        raise ValueError("params.yaml: stack.hq_weight must be > 0 and stack.stacker.l2 >= 0")
+    return cfg
