@@ -29,7 +29,7 @@ def test_eeg_aggregation_sums_votes_and_uses_first_window() -> None:
     assert row["n_votes"] == 15 and row["tier"] == "hq" and row["n_rows"] == 2
     assert row["eeg_offset"] == 0.0 and row["spec_offset"] == 20.0
     assert row["consensus"] == "LPD"
-    assert np.allclose(s[list(TARGET_COLS)].sum(1), 1)
+    assert np.allclose(s[list(TARGET_COLS)].sum(axis=1), 1)
     assert s.loc[1, "tier"] == "lq"
 
 
