@@ -5,7 +5,8 @@ analytic gradients, and round-trip through plain JSON (never pickle).
 - PoolBlender: weights w >= 0, sum 1 (softmax parametrisation); p = sum_m w_m P_m ("linear") or
   p ∝ exp(sum_m w_m log P_m) ("log", a geometric pool, renormalised).
 - StackerBlender: multinomial logistic regression on each model's centred log-probabilities,
-  logits = T * (X @ W) + b, L2 penalty on W - W0 with W0 = the equal-weight log pool.
+  logits = T * (X @ W) + b, L2 penalty on W - W0 with W0 = the equal-weight log pool; W is
+  "diagonal" (a weight per model and class) or "full" (every logit sees every input).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _norm_weight(weight: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def _entropy(y: np.ndarray, w: np.ndarray) -> float:
-    """Weighted mean entropy of the targets: KL = cross-entropy - this (a constant of the fit)."""
+    """Weighted mean of sum_k y log y (minus the entropy): KL = cross-entropy + this, a constant of the fit."""
     safe = np.where(y > 0, y, 1.0)
     return float((w * (y * np.log(safe)).sum(axis=1)).sum())
 
@@ -74,7 +75,9 @@ class PoolBlender:
             return np.einsum("m,mnk->nk", w, p)
         return softmax(np.einsum("m,mnk->nk", w, logp), axis=1)
 
-    def fit(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> "PoolBlender":
+    def objective(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None):
+        """(loss, gradient) of the weighted cross-entropy as a function of the softmax logits `a` of
+        the weights (KL = this + the targets' entropy, a constant)."""
         _check_inputs(probs, len(self.models), y)
         p = clip_probs(probs, self.eps)
         logp = np.log(p)
@@ -89,19 +92,23 @@ class PoolBlender:
                 # dL/dw_m = -sum_i sw_i sum_k y_ik P_mik / mix_ik
                 g_w = -np.einsum("n,nk,mnk->m", sw, y / mix, p)
             else:
-                s = np.einsum("m,mnk->nk", w, logp)
-                ls = log_softmax(s, axis=1)
+                ls = log_softmax(np.einsum("m,mnk->nk", w, logp), axis=1)
                 loss = -float((sw[:, None] * y * ls).sum())
                 g_s = sw[:, None] * (np.exp(ls) - y)  # rows of y sum to 1
                 g_w = np.einsum("nk,mnk->m", g_s, logp)
             return loss, w * (g_w - w @ g_w)  # chain rule through the softmax
 
+        return loss_grad
+
+    def fit(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> "PoolBlender":
+        loss_grad = self.objective(probs, y, weight)
+        # start from equal weights: deterministic, no seed needed
         res = minimize(loss_grad, np.zeros(len(self.models)), jac=True, method="L-BFGS-B",
                        options={"maxiter": self.cfg.maxiter, "gtol": 1e-9})
         if not res.success:
             log.warning("pool blender: optimiser stopped early (%s); using its last weights", res.message)
         self.weights = softmax(res.x)
-        self.fit_kl = float(res.fun) + _entropy(y, sw)
+        self.fit_kl = float(res.fun) + _entropy(y, _norm_weight(weight, y.shape[0]))
         return self
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
@@ -147,15 +154,32 @@ class StackerBlender:
         """The equal-weight log pool: logits = mean over models of their log-probabilities."""
         return np.tile(np.eye(N_CLASSES), (len(self.models), 1)) / len(self.models)
 
-    def _unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    def _diag_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of W's entries that the diagonal form learns: model m's class k -> logit k."""
+        m, k = np.meshgrid(np.arange(len(self.models)), np.arange(N_CLASSES), indexing="ij")
+        return (m * N_CLASSES + k).ravel(), k.ravel()
+
+    def _n_w(self) -> int:
         d = len(self.models) * N_CLASSES
-        W = theta[: d * N_CLASSES].reshape(d, N_CLASSES)
-        rest = theta[d * N_CLASSES:]
+        return d if self.cfg.form == "diagonal" else d * N_CLASSES
+
+    def _unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        n_w = self._n_w()
+        if self.cfg.form == "diagonal":
+            W = np.zeros((len(self.models) * N_CLASSES, N_CLASSES))
+            W[self._diag_index()] = theta[:n_w]
+        else:
+            W = theta[:n_w].reshape(-1, N_CLASSES)
+        rest = theta[n_w:]
         b = rest[:N_CLASSES] if self.cfg.bias else np.zeros(N_CLASSES)
         log_t = rest[-1] if self.cfg.temperature else 0.0
         return W, b, float(log_t)
 
-    def fit(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> "StackerBlender":
+    def _pack_w(self, W: np.ndarray) -> np.ndarray:
+        return W[self._diag_index()] if self.cfg.form == "diagonal" else W.ravel()
+
+    def objective(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None):
+        """(loss, gradient) of weighted cross-entropy + L2 as a function of theta = [W, b?, log T?]."""
         _check_inputs(probs, len(self.models), y)
         X = stacker_features(probs, self.eps)
         sw = _norm_weight(weight, X.shape[0])
@@ -170,23 +194,33 @@ class StackerBlender:
             dW_reg = W - W0
             loss = -float((sw[:, None] * y * ls).sum()) + 0.5 * l2 * float((dW_reg ** 2).sum())
             g = sw[:, None] * (np.exp(ls) - y)  # dL/dlogits
-            grads = [(t * (X.T @ g) + l2 * dW_reg).ravel()]
+            grads = [self._pack_w(t * (X.T @ g) + l2 * dW_reg)]
             if self.cfg.bias:
                 grads.append(g.sum(axis=0))
             if self.cfg.temperature:
                 grads.append(np.array([t * float((g * h).sum())]))
             return loss, np.concatenate(grads)
 
-        theta0 = np.concatenate([W0.ravel(), np.zeros(N_CLASSES if self.cfg.bias else 0),
-                                 np.zeros(1 if self.cfg.temperature else 0)])
+        return loss_grad
+
+    def initial_theta(self) -> np.ndarray:
+        """Start at the equal-weight log pool with no bias and T = 1: deterministic, no seed needed."""
+        return np.concatenate([self._pack_w(self.prior_W()), np.zeros(N_CLASSES if self.cfg.bias else 0),
+                               np.zeros(1 if self.cfg.temperature else 0)])
+
+    def fit(self, probs: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None) -> "StackerBlender":
+        loss_grad = self.objective(probs, y, weight)
+        X = stacker_features(probs, self.eps)
+        sw = _norm_weight(weight, X.shape[0])
+        theta0 = self.initial_theta()
         res = minimize(loss_grad, theta0, jac=True, method="L-BFGS-B",
                        options={"maxiter": self.cfg.maxiter, "gtol": 1e-9})
         if not res.success:
             log.warning("stacker: optimiser stopped early (%s); using its last coefficients", res.message)
         W, b, log_t = self._unpack(res.x)
         self.W, self.b, self.temperature = W.copy(), b.copy(), float(np.exp(log_t))
-        pred = softmax(self.temperature * (X @ self.W) + self.b, axis=1)
-        self.fit_kl = float((sw * (y * (np.log(np.where(y > 0, y, 1.0)) - np.log(pred))).sum(axis=1)).sum())
+        ls = log_softmax(self.temperature * (X @ self.W) + self.b, axis=1)
+        self.fit_kl = -float((sw[:, None] * y * ls).sum()) + _entropy(y, sw)
         return self
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
@@ -204,13 +238,13 @@ class StackerBlender:
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, "blender": "stacker", "models": self.models, "eps": self.eps,
-                "l2": self.cfg.l2, "bias": self.cfg.bias, "temperature_fitted": self.cfg.temperature,
+                "form": self.cfg.form, "l2": self.cfg.l2, "bias": self.cfg.bias, "temperature_fitted": self.cfg.temperature,
                 "W": self.W.tolist(), "b": self.b.tolist(), "temperature": self.temperature,
                 "importance": self.model_weights(), "fit_kl": self.fit_kl}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StackerBlender":
-        cfg = StackerConfig(l2=float(d["l2"]), bias=bool(d["bias"]), temperature=bool(d["temperature_fitted"]))
+        cfg = StackerConfig(form=d["form"], l2=float(d["l2"]), bias=bool(d["bias"]), temperature=bool(d["temperature_fitted"]))
         s = cls(list(d["models"]), cfg, eps=float(d["eps"]), fit_kl=d.get("fit_kl"))
         s.W = np.asarray(d["W"], dtype=np.float64)
         s.b = np.asarray(d["b"], dtype=np.float64)

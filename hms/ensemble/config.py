@@ -15,7 +15,7 @@ BlenderName = Literal["pool", "stacker"]
 class PoolConfig:
     """Weighted pool: non-negative weights summing to 1, fitted by minimising KL on OOF."""
 
-    space: Literal["linear", "log"] = "linear"  # mix probabilities, or log-probabilities then renormalise
+    space: Literal["linear", "log"] = "log"  # mix probabilities, or log-probabilities then renormalise
     maxiter: int = 500
 
 
@@ -24,9 +24,13 @@ class StackerConfig:
     """Multinomial logistic regression on the base models' centred log-probabilities (soft targets).
 
     logits = temperature * (X @ W) + bias. The L2 penalty pulls W towards the equal-weight log pool
-    (not towards 0), so a strong penalty falls back to a calibrated geometric mean of the models.
+    (not towards 0), so a strong penalty falls back to a calibrated geometric mean of the models;
+    the bias and temperature are not penalised.
     """
 
+    # diagonal: one weight per (model, class) on that class's log-probability (6 per model);
+    # full: every class logit sees every model's 6 log-probabilities (36 per model, over-fits sooner).
+    form: Literal["diagonal", "full"] = "diagonal"
     l2: float = 0.01
     bias: bool = True  # learn a per-class bias (unpenalised)
     temperature: bool = True  # learn one positive output temperature (unpenalised)
@@ -64,6 +68,8 @@ def stack_config(block: dict[str, Any] | None) -> StackConfig:
         raise ValueError(f"params.yaml: stack.pool.space must be 'linear' or 'log', not {cfg.pool.space!r}")
     if not 0 < cfg.eps < 1 / 6:
         raise ValueError(f"params.yaml: stack.eps must be in (0, 1/6), not {cfg.eps}")
+    if cfg.stacker.form not in ("diagonal", "full"):
+        raise ValueError(f"params.yaml: stack.stacker.form must be 'diagonal' or 'full', not {cfg.stacker.form!r}")
     if cfg.hq_weight <= 0 or cfg.stacker.l2 < 0:
         raise ValueError("params.yaml: stack.hq_weight must be > 0 and stack.stacker.l2 >= 0")
     return cfg

@@ -1,0 +1,22 @@
+"""DVC stage `submit`: submission.csv from the ensemble's test predictions, in the exact format of
+the data dir's sample_submission.csv. Usage: python stages/submit.py"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hms.logs import setup_logging
+from hms.params import load_params
+from hms.predictions import read_predictions
+from hms.submission import load_sample_submission, make_submission, write_submission
+
+
+def main() -> None:
+    setup_logging()
+    sample_sub = load_sample_submission(load_params()["data"]["dir"])
+    preds = read_predictions(Path("predictions/ensemble/test.parquet"))
+    write_submission(make_submission(preds, sample_sub), sample_sub, Path("submission.csv"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Offline prediction: `hms predict` on a test directory must give exactly the submit stage's
+submission (same features, fold models and blender), and must run on the real Kaggle test example.
+Trains one GBDT and one neural model on the tiny synthetic data (both predict paths, two feature kinds)."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+from hms.ensemble import run_stack, stack_config, write_stack
+from hms.models.registry import fitter, get_spec
+from hms import predictions as pred_files
+from hms.submission import load_sample_submission, validate_submission
+
+MODELS = ["lgbm", "wave"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tiny_prepared: tuple[pd.DataFrame, pd.DataFrame],
+             tiny_features: Path, tiny_params: dict[str, Any]) -> Path:
+    """A working dir after train@MODELS, stack and the submit stage (run as DVC runs it)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    train, test = tiny_prepared
+    for name in MODELS:
+        result = fitter(name)(name, tiny_params, train, test, tiny_features / get_spec(name).features, root / "models" / name)
+        pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions" / name / "oof.parquet")
+        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test), root / "predictions" / name / "test.parquet")
+    cfg = stack_config({**tiny_params.get("stack", {}), "models": MODELS})
+    write_stack(run_stack(cfg, train, test, root / "predictions"), root / "predictions/ensemble",
+                root / "models/ensemble", root / "metrics/ensemble.json")
+    (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dir": str(tiny_data)}}))
+    return root
+
+
+def run_submit_stage(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(workdir)
+    runpy.run_path(str(REPO / "stages/submit.py"), run_name="__main__")
+    return workdir / "submission.csv"
+
+
+def test_submit_stage_writes_a_valid_submission(pipeline: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sub = pd.read_csv(run_submit_stage(pipeline, monkeypatch))
+    sample = load_sample_submission(tiny_data)
+    validate_submission(sub, sample)
+    ens = pred_files.read_predictions(pipeline / "predictions/ensemble/test.parquet").set_index("eeg_id")
+    # the floor only touches probabilities below 1e-6
+    diff = (sub.set_index("eeg_id") - ens.loc[sub["eeg_id"]]).abs().to_numpy().max()
+    assert diff < 1e-5
+
+
+def test_predict_equals_submit_output(pipeline: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hms.predict import predict_dir
+
+    submitted = run_submit_stage(pipeline, monkeypatch)
+    predicted = predict_dir(tiny_data, pipeline / "models", pipeline / "predicted.csv", workers=1)
+    a, b = pd.read_csv(submitted), pd.read_csv(predicted)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert submitted.read_bytes() == predicted.read_bytes()
+
+
+def test_hms_predict_cli_on_the_real_kaggle_test_example(pipeline: Path, kaggle_sample: Path, tmp_path: Path) -> None:
+    from hms.cli import main
+
+    out = tmp_path / "submission.csv"
+    rc = main(["predict", "--data-dir", str(kaggle_sample), "--models", str(pipeline / "models"), "--out", str(out),
+               "--workers", "1"])
+    assert rc == 0
+    sub = pd.read_csv(out)
+    validate_submission(sub, load_sample_submission(kaggle_sample))
+    assert sub["eeg_id"].tolist() == [3911565283]
+
+
+def test_predict_names_a_missing_model_config(pipeline: Path, tiny_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from hms.predict import predict_dir
+
+    models = tmp_path / "models"
+    shutil.copytree(pipeline / "models", models)
+    (models / "wave" / "config.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"models/wave/config\.json: missing; .*dvc repro train@wave"):
+        predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
