@@ -60,7 +60,7 @@ def test_repro_is_up_to_date_after_a_run(repro: Path) -> None:
 
 
 def load_tiny_params_n_train() -> int:
-    from hms.synth.config import SynthConfig
+    from hms.synth import get_config
 
     p = load_tiny_params()["synth"]
-    return p.get("n_train_eegs") or SynthConfig.preset(p["size"]).n_train_eegs
+    return get_config(p["size"], p.get("n_train_eegs")).n_train_eegs

@@ -1,0 +1,50 @@
+"""Size presets and knobs of the synthetic dataset generator."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """One synthetic dataset. The caps keep files small; they are stated in docs/synth.md."""
+
+    n_train_eegs: int
+    n_test_eegs: int
+    # Patients are invented: about this many eegs each, and never fewer than `min_patients`
+    # (the tiny preset must give >= 3 patients per fold with 3 folds).
+    eegs_per_patient: float = 8.0
+    min_patients: int = 12
+    # Caps on real eegs: at most this many labelled rows, offsets at most this many seconds.
+    max_rows_per_eeg: int = 30
+    max_eeg_offset_s: int = 120
+    # At most this many eegs share one spectrogram (real: up to hundreds).
+    max_eegs_per_spectrogram: int = 4
+    # Latent p ~ Dirichlet(prior_strength * class prior + n_votes * real vote shares).
+    prior_strength: float = 1.0
+    # Small presets must contain every consensus class (at least this many eegs each, so that a
+    # stratified 3-fold split sees each class per fold) and some >= 10-vote eegs; the label sample
+    # is redrawn (deterministically, seed -> attempt) until it does, at most max_redraws times.
+    min_per_class: int = 0
+    min_hq_eegs: int = 0
+    max_redraws: int = 200
+
+
+PRESETS: dict[str, SynthConfig] = {
+    "tiny": SynthConfig(n_train_eegs=48, n_test_eegs=3, min_per_class=3, min_hq_eegs=12),
+    "small": SynthConfig(n_train_eegs=300, n_test_eegs=10, min_per_class=5, min_hq_eegs=30),
+    "default": SynthConfig(n_train_eegs=1000, n_test_eegs=20),
+}
+
+
+def get_config(size: str = "default", n_train_eegs: int | None = None, n_test_eegs: int | None = None) -> SynthConfig:
+    """The preset `size`, with the eeg counts overridden where given."""
+    if size not in PRESETS:
+        raise ValueError(f"synth.size must be one of {sorted(PRESETS)}, not {size!r} (params.yaml block 'synth')")
+    cfg = PRESETS[size]
+    over = {k: v for k, v in (("n_train_eegs", n_train_eegs), ("n_test_eegs", n_test_eegs)) if v is not None}
+    for k, v in over.items():
+        if int(v) < 1:
+            raise ValueError(f"synth.{k} must be >= 1, not {v}")
+    return dataclasses.replace(cfg, **{k: int(v) for k, v in over.items()})
