@@ -1,0 +1,1 @@
+"""Feature representations (mosaic, waves, tabular) and their on-disk cache (store.py)."""

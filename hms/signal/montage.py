@@ -77,14 +77,13 @@ def panel_flip_index(panels: Sequence[str] = PANELS) -> np.ndarray:
 
 
 def bipolar(raw: np.ndarray) -> np.ndarray:
-    """(batch, time, 20 or 19) raw windows in file channel order -> (batch, 18, time) bipolar float32."""
+    """(batch, 19 or 20, time) raw windows, channels in file order -> (batch, 18, time) bipolar float32."""
     raw = np.asarray(raw)
-    if raw.ndim != 3 or raw.shape[2] not in (len(SCALP_CHANNELS), len(EEG_CHANNELS)):
-        raise ValueError(f"bipolar: expected (batch, time, 19 or 20) raw EEG, got shape {raw.shape}")
-    out = raw[:, :, _ANODE] - raw[:, :, _CATHODE]
-    return np.ascontiguousarray(out.transpose(0, 2, 1), dtype=np.float32)
+    if raw.ndim != 3 or raw.shape[1] not in (len(SCALP_CHANNELS), len(EEG_CHANNELS)):
+        raise ValueError(f"bipolar: expected (batch, 19 or 20 channels, time) raw EEG, got shape {raw.shape}")
+    return (raw[:, _ANODE, :] - raw[:, _CATHODE, :]).astype(np.float32, copy=False)
 
 
 def bipolar_mask(raw_mask: np.ndarray) -> np.ndarray:
-    """(batch, time, 20) bool mask of bad raw samples -> (batch, 18, time): a pair is bad where either electrode is."""
-    return np.ascontiguousarray((raw_mask[:, :, _ANODE] | raw_mask[:, :, _CATHODE]).transpose(0, 2, 1))
+    """(batch, 19 or 20, time) bool mask of bad raw samples -> (batch, 18, time): a pair is bad where either electrode is."""
+    return raw_mask[:, _ANODE, :] | raw_mask[:, _CATHODE, :]

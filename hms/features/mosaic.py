@@ -1,0 +1,95 @@
+"""Mosaic panels: Kaggle spectrogram (K_*) and EEG spectrogram (E_*) of each chain.
+
+Output per window: float (n_panels, n_freqs, n_frames), rows = frequency ascending, columns =
+time ascending, panel order = `MosaicConfig.panels` (default K_LL, K_RL, K_LP, K_RP, E_LL, E_RL,
+E_LP, E_RP). Values are roughly in [-3, 3]:
+- E_*: per bipolar pair, power spectrogram of the 50 s preprocessed window through a triangular
+  (mel or linear) filter bank up to fmax, in dB relative to that pair's maximum, floored at
+  -top_db, mapped to [-1, 1] by (db + top_db/2) / (top_db/2), then averaged over the chain's 4
+  pairs (the popular starter's recipe, computed for the whole batch at once).
+- K_*: the 600 s Kaggle window, natural log of values clipped to exp(spec_log_clip), standardised
+  per window over its finite values, NaN -> 0, area-resized from 100 x 300 to n_freqs x n_frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from hms.constants import FS, SPEC_REGIONS
+from hms.signal.montage import CHAIN_INDEX, CHAINS, PANELS
+from hms.signal.preprocess import SignalConfig, preprocess
+from hms.signal.spectrogram import filterbank, needed_bins, power_spectrogram, power_to_db, resize
+
+
+@dataclass
+class MosaicConfig:
+    """params.yaml `features.mosaic`."""
+
+    panels: list[str] = field(default_factory=lambda: list(PANELS))
+    n_freqs: int = 64  # F: filter-bank bands (E) / resized frequency rows (K)
+    n_frames: int = 128  # T: STFT frames over 50 s (E) / resized time columns (K)
+    freq_scale: str = "mel"  # mel | linear (identical below 1 kHz, see hms.signal.spectrogram)
+    n_fft: int = 1024
+    win_length: int = 128
+    fmin_hz: float = 0.0
+    fmax_hz: float = 20.0
+    top_db: float = 80.0
+    spec_log_clip: list[float] = field(default_factory=lambda: [-4.0, 8.0])  # ln range of Kaggle values
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.panels if p not in PANELS]
+        if bad or not self.panels or len(set(self.panels)) != len(self.panels):
+            raise ValueError(f"features.mosaic.panels: {self.panels} must be distinct names from {list(PANELS)}")
+        if self.n_freqs < 1 or self.n_frames < 1:
+            raise ValueError("features.mosaic.n_freqs and n_frames must be >= 1")
+
+
+def panel_shape(cfg: MosaicConfig) -> tuple[int, int, int]:
+    return len(cfg.panels), cfg.n_freqs, cfg.n_frames
+
+
+def eeg_panels(bip: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """(batch, 18, time) bipolar -> (batch, 4, n_freqs, n_frames) chain spectrograms in CHAINS order."""
+    hop = bip.shape[-1] // cfg.n_frames
+    if hop < 1:
+        raise ValueError(f"features.mosaic.n_frames {cfg.n_frames} exceeds the {bip.shape[-1]} samples of the window")
+    chains = np.concatenate([CHAIN_INDEX[c] for c in CHAINS])
+    fb = filterbank(cfg.n_freqs, cfg.n_fft, float(FS), cfg.fmin_hz, cfg.fmax_hz, cfg.freq_scale)
+    k = needed_bins(fb)  # only the bins below fmax are computed
+    power = power_spectrogram(bip[:, chains], cfg.n_fft, cfg.win_length, hop, n_bins=k)[..., : cfg.n_frames]
+    bands = np.matmul(fb[:, :k], power)
+    half = cfg.top_db / 2
+    img = (power_to_db(bands, top_db=cfg.top_db) + half) / half
+    b = bip.shape[0]
+    return img.reshape(b, len(CHAINS), 4, cfg.n_freqs, cfg.n_frames).mean(axis=2)
+
+
+def kaggle_panels(spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """(batch, 300, 400) Kaggle windows -> (batch, 4, n_freqs, n_frames) in SPEC_REGIONS order."""
+    lo, hi = np.exp(cfg.spec_log_clip[0]), np.exp(cfg.spec_log_clip[1])
+    x = np.log(np.clip(spec, lo, hi))  # NaN stays NaN
+    finite = np.isfinite(x)
+    n = finite.sum(axis=(1, 2), keepdims=True)
+    mean = np.where(finite, x, 0).sum(axis=(1, 2), keepdims=True) / np.maximum(n, 1)
+    var = np.where(finite, (x - mean) ** 2, 0).sum(axis=(1, 2), keepdims=True) / np.maximum(n, 1)
+    x = np.where(finite, (x - mean) / (np.sqrt(var) + 1e-6), 0.0)
+    b, t, _ = x.shape
+    # (batch, time, region*freq) -> (batch, region, freq, time)
+    x = x.reshape(b, t, len(SPEC_REGIONS), -1).transpose(0, 2, 3, 1)
+    return resize(x, cfg.n_freqs, cfg.n_frames)
+
+
+def mosaic_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: MosaicConfig,
+                 ids: Sequence[object] | None = None) -> np.ndarray:
+    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_panels, F, T) float32."""
+    parts: dict[str, np.ndarray] = {}
+    if any(p.startswith("K_") for p in cfg.panels):
+        k = kaggle_panels(spec, cfg)
+        parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
+    if any(p.startswith("E_") for p in cfg.panels):
+        e = eeg_panels(preprocess(raw, sig, ids), cfg)
+        parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
+    return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)

@@ -1,0 +1,240 @@
+"""Handcrafted features for the gradient-boosted trees (one float32 row per window).
+
+Groups (see `feature_manifest` for every column):
+- spec_{region}_{band}_{W}s_{stat}: Kaggle spectrogram, per region (LL, RL, LP, RP) and band
+  (delta 0.5-4, theta 4-8, alpha 8-13, beta 13-20 Hz): ln of the band-mean power per 2 s row
+  (clipped to [1e-4, 1e6]), then mean/min/max/std over the central W seconds of the 600 s window.
+- eeg_{chain}_{feat}: EEG features of the central `eeg_seconds` of the preprocessed bipolar
+  window, computed per bipolar pair and averaged over the chain's pairs (LL, RL, LP, RP, C);
+  the chain's discharge rate is that of its most periodic pair (highest acf_peak).
+- asym_{LL_RL|LP_RP}_{feat}: left-right asymmetry. Sign convention: POSITIVE = LEFT LARGER.
+  For non-negative quantities (band powers, line length, amplitude, sharp rate) it is the index
+  (L - R) / (L + R) in [-1, 1] of the chain means; for the other features it is L - R.
+- corr_LL_RL, corr_LP_RP: mean Pearson correlation of mirrored pairs (high = bisynchronous,
+  generalized; low = lateralized or unrelated).
+- ch_{pair}_{feat}: the per-pair features themselves (only with per_channel: true).
+- eeg_nan_frac, spec_nan_frac: share of NaN samples / values in the raw windows.
+Everything is finite: NaN spectrogram windows give 0 (their share is in spec_nan_frac).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import fft as sfft
+from scipy.signal import welch
+from scipy.stats import kurtosis
+
+from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
+from hms.signal.montage import BIPOLAR_NAMES, CHAIN_INDEX
+from hms.signal.preprocess import SignalConfig, preprocess
+
+BANDS: dict[str, tuple[float, float]] = {"delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 20.0)}
+SPEC_STATS = ("mean", "min", "max", "std")
+
+# Per-pair EEG features: name -> (description, non-negative quantity?)
+EEG_FEATURES: dict[str, tuple[str, bool]] = {
+    **{f"pow_{b}": (f"{b} band power {lo:g}-{hi:g} Hz, µV² (Welch, 2 s segments)", True) for b, (lo, hi) in BANDS.items()},
+    "lr_delta_theta": ("log10 ratio delta / theta power", False),
+    "lr_theta_alpha": ("log10 ratio theta / alpha power", False),
+    "lr_slow_fast": ("log10 ratio (delta + theta) / (alpha + beta) power", False),
+    "dom_freq": ("dominant frequency in 0.5-20 Hz, Hz", False),
+    "peak_frac": ("rhythmicity: share of 0.5-20 Hz power within ±0.5 Hz of the dominant frequency", False),
+    "spec_entropy": ("normalised spectral entropy over 0.5-20 Hz (1 = flat, 0 = one line)", False),
+    "acf_peak": ("periodicity: highest local maximum of the autocorrelation at lags 0.22-2.5 s", False),
+    "discharge_hz": ("discharge rate: 1 / lag of that autocorrelation peak, Hz (0 if none)", False),
+    "line_length": ("line length: mean |dx/dt|, µV/s", True),
+    "kurtosis": ("excess kurtosis of the signal (peaky discharges > 0)", False),
+    "std": ("amplitude: standard deviation, µV", True),
+    "p2p": ("amplitude: 95th minus 5th percentile, µV", True),
+    "sharp_rate": ("sharp transients per second: local maxima of |dx/dt| above sharp_k x its median", True),
+}
+AGG_CHAINS = ("LL", "RL", "LP", "RP", "C")
+FILTER_MARGIN_S = 10  # seconds of context filtered on each side of the central EEG segment
+ASYM_PAIRS = (("LL", "RL"), ("LP", "RP"))
+
+
+@dataclass
+class TabularConfig:
+    """params.yaml `features.tabular`."""
+
+    eeg_seconds: float = 10.0  # central part of the window for the EEG features (experts labelled 10 s)
+    spec_windows_s: list[int] = field(default_factory=lambda: [600, 60, 20, 10])
+    per_channel: bool = True  # emit the 18 x 17 per-pair features (false: chain means and asymmetries only)
+    sharp_k: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.eeg_seconds <= EEG_WINDOW // FS:
+            raise ValueError(f"features.tabular.eeg_seconds must be in [2, 50], got {self.eeg_seconds}")
+        bad = [w for w in self.spec_windows_s if not SPEC_STEP_S <= w <= SPEC_WINDOW_ROWS * SPEC_STEP_S]
+        if bad or not self.spec_windows_s:
+            raise ValueError(f"features.tabular.spec_windows_s: {bad or 'empty'}; each must be in [2, 600] seconds")
+
+
+def feature_manifest(cfg: TabularConfig) -> pd.DataFrame:
+    """column, group, description: one row per feature column, in column order."""
+    rows: list[tuple[str, str, str]] = []
+    for r in SPEC_REGIONS:
+        for b, (lo, hi) in BANDS.items():
+            for w in cfg.spec_windows_s:
+                for s in SPEC_STATS:
+                    rows.append((f"spec_{r}_{b}_{w}s_{s}", "kaggle_spectrogram",
+                                 f"Kaggle spectrogram {r}, {b} {lo:g}-{hi:g} Hz, ln band power: {s} over the central {w} s"))
+    for c in AGG_CHAINS:
+        for f, (desc, _) in EEG_FEATURES.items():
+            how = "at its pair with the highest acf_peak" if f == "discharge_hz" else "mean over its pairs"
+            rows.append((f"eeg_{c}_{f}", "eeg_chain", f"chain {c} {how} of: {desc}"))
+    for left, right in ASYM_PAIRS:
+        for f, (desc, positive) in EEG_FEATURES.items():
+            how = "(L - R) / (L + R)" if positive else "L - R"
+            rows.append((f"asym_{left}_{right}_{f}", "asymmetry", f"{left} vs {right} {how} (positive = left larger) of: {desc}"))
+    for left, right in ASYM_PAIRS:
+        rows.append((f"corr_{left}_{right}", "asymmetry", f"mean Pearson correlation of the 4 mirrored pairs {left} / {right}"))
+    if cfg.per_channel:
+        for name in BIPOLAR_NAMES:
+            for f, (desc, _) in EEG_FEATURES.items():
+                rows.append((f"ch_{name}_{f}", "eeg_pair", f"pair {name}: {desc}"))
+    rows.append(("eeg_nan_frac", "quality", "share of NaN samples in the raw 50 s window (19 scalp channels)"))
+    rows.append(("spec_nan_frac", "quality", "share of NaN values in the 600 s Kaggle spectrogram window"))
+    return pd.DataFrame(rows, columns=["column", "group", "description"])
+
+
+def _masked_stats(x: np.ndarray, axis: int) -> dict[str, np.ndarray]:
+    """mean, min, max, std over `axis` ignoring NaN; 0 where nothing is finite (no warnings)."""
+    ok = np.isfinite(x)
+    n = ok.sum(axis=axis)
+    xs = np.where(ok, x, 0.0)
+    mean = xs.sum(axis=axis) / np.maximum(n, 1)
+    var = np.where(ok, (x - np.expand_dims(mean, axis)) ** 2, 0.0).sum(axis=axis) / np.maximum(n, 1)
+    mn = np.where(ok, x, np.inf).min(axis=axis)
+    mx = np.where(ok, x, -np.inf).max(axis=axis)
+    empty = n == 0
+    return {"mean": np.where(empty, 0.0, mean), "min": np.where(empty, 0.0, mn),
+            "max": np.where(empty, 0.0, mx), "std": np.where(empty, 0.0, np.sqrt(var))}
+
+
+def spec_features(spec: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
+    """(batch, 300, 400) -> columns in manifest order (region, band, window, stat)."""
+    freqs = np.asarray(SPEC_FREQS)
+    x = spec.reshape(spec.shape[0], spec.shape[1], len(SPEC_REGIONS), len(freqs))
+    cols = []
+    for ri in range(len(SPEC_REGIONS)):
+        for lo, hi in BANDS.values():
+            sel = (freqs >= lo) & (freqs < hi)
+            with np.errstate(all="ignore"):
+                band = np.log(np.clip(x[:, :, ri, sel].mean(axis=-1), 1e-4, 1e6))  # NaN rows stay NaN
+            t = band.shape[1]
+            for w in cfg.spec_windows_s:
+                n = max(1, int(w // SPEC_STEP_S))
+                start = (t - n) // 2
+                stats = _masked_stats(band[:, start:start + n], axis=1)
+                cols.extend(stats[s] for s in SPEC_STATS)
+    return cols
+
+
+def eeg_pair_features(x: np.ndarray, cfg: TabularConfig) -> dict[str, np.ndarray]:
+    """(batch, 18, n) preprocessed bipolar segment -> {feature: (batch, 18)} in EEG_FEATURES order."""
+    n = x.shape[-1]
+    out: dict[str, np.ndarray] = {}
+    freqs, psd = welch(x, fs=FS, nperseg=min(2 * FS, n), axis=-1)
+    df = freqs[1] - freqs[0]
+    bp = {b: psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for b, (lo, hi) in BANDS.items()}
+    out.update({f"pow_{b}": v for b, v in bp.items()})
+    eps = 1e-6
+    out["lr_delta_theta"] = np.log10((bp["delta"] + eps) / (bp["theta"] + eps))
+    out["lr_theta_alpha"] = np.log10((bp["theta"] + eps) / (bp["alpha"] + eps))
+    out["lr_slow_fast"] = np.log10((bp["delta"] + bp["theta"] + eps) / (bp["alpha"] + bp["beta"] + eps))
+    band = (freqs >= 0.5) & (freqs <= 20.0)
+    p, f = psd[..., band], freqs[band]
+    total = p.sum(axis=-1)
+    k = p.argmax(axis=-1)
+    out["dom_freq"] = np.where(total > 0, f[k], 0.0)
+    near = np.abs(f[None, None, :] - out["dom_freq"][..., None]) <= 0.5 + 1e-9
+    out["peak_frac"] = np.where(total > 0, (p * near).sum(axis=-1) / np.maximum(total, 1e-30), 0.0)
+    q = p / np.maximum(total[..., None], 1e-30)
+    ent = -(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=-1) / np.log(len(f))
+    out["spec_entropy"] = np.where(total > 0, ent, 0.0)
+    # Autocorrelation (biased, so the first of equal peaks wins) through the FFT.
+    xc = x - x.mean(axis=-1, keepdims=True)
+    spec = sfft.rfft(xc, n=2 * n, axis=-1)
+    acf = sfft.irfft(spec.real ** 2 + spec.imag ** 2, n=2 * n, axis=-1)[..., :n]
+    acf = acf / np.maximum(acf[..., :1], 1e-12)
+    lo, hi = int(round(FS / 4.5)), min(int(round(FS / 0.4)), n - 2)
+    mid = acf[..., lo:hi]
+    is_peak = (mid > acf[..., lo - 1:hi - 1]) & (mid >= acf[..., lo + 1:hi + 1])
+    cand = np.where(is_peak, mid, -np.inf)
+    j = cand.argmax(axis=-1)
+    best = np.take_along_axis(cand, j[..., None], axis=-1)[..., 0]
+    has = np.isfinite(best) & (best > 0)
+    out["acf_peak"] = np.where(has, best, 0.0)
+    out["discharge_hz"] = np.where(has, FS / (lo + j), 0.0)
+    d = np.abs(np.diff(x, axis=-1))
+    out["line_length"] = d.mean(axis=-1) * FS
+    with np.errstate(all="ignore"):
+        out["kurtosis"] = np.nan_to_num(kurtosis(x, axis=-1), nan=0.0, posinf=0.0, neginf=0.0)
+    out["std"] = x.std(axis=-1)
+    p5, p95 = np.percentile(x, [5, 95], axis=-1)
+    out["p2p"] = p95 - p5
+    thr = cfg.sharp_k * np.median(d, axis=-1, keepdims=True)
+    dm = d[..., 1:-1]
+    peaks = (dm > d[..., :-2]) & (dm >= d[..., 2:]) & (dm > thr)
+    out["sharp_rate"] = peaks.sum(axis=-1) / (n / FS)
+    return {name: out[name] for name in EEG_FEATURES}
+
+
+def _chain_agg(per: dict[str, np.ndarray], name: str, chain: str) -> np.ndarray:
+    """Mean over the chain's pairs; the discharge rate is the one of its most periodic pair
+    (a pair where two similar electrodes cancel out has a meaningless rate)."""
+    idx = list(CHAIN_INDEX[chain])
+    if name == "discharge_hz":
+        best = per["acf_peak"][:, idx].argmax(axis=1)
+        return per[name][:, idx][np.arange(len(best)), best]
+    return per[name][:, idx].mean(axis=1)
+
+
+def _mirror_corr(x: np.ndarray, left: str, right: str) -> np.ndarray:
+    a = x[:, list(CHAIN_INDEX[left])]
+    b = x[:, list(CHAIN_INDEX[right])]
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    num = (a * b).sum(axis=-1)
+    den = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
+    return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).mean(axis=1)
+
+
+def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: TabularConfig,
+                  ids: Sequence[object] | None = None) -> np.ndarray:
+    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_features) float32."""
+    # Only the central segment is used: preprocess it with FILTER_MARGIN_S of context on each side
+    # (enough for the band-pass transients to die out) instead of the whole 50 s.
+    n = int(round(cfg.eeg_seconds * FS))
+    lo = max(0, (raw.shape[-1] - n) // 2 - FILTER_MARGIN_S * FS)
+    hi = min(raw.shape[-1], lo + n + 2 * FILTER_MARGIN_S * FS)
+    bip = preprocess(raw[..., lo:hi], sig, ids)
+    start = (raw.shape[-1] - n) // 2 - lo
+    seg = bip[..., start:start + n].astype(np.float64)
+    per = eeg_pair_features(seg, cfg)
+    cols = spec_features(spec, cfg)
+    chain = {c: {name: _chain_agg(per, name, c) for name in per} for c in AGG_CHAINS}
+    for c in AGG_CHAINS:
+        cols.extend(chain[c].values())
+    for left, right in ASYM_PAIRS:
+        for name in per:
+            lv, rv = chain[left][name], chain[right][name]
+            if EEG_FEATURES[name][1]:
+                s = lv + rv
+                cols.append(np.where(s > 0, (lv - rv) / np.maximum(s, 1e-30), 0.0))
+            else:
+                cols.append(lv - rv)
+    for left, right in ASYM_PAIRS:
+        cols.append(_mirror_corr(seg, left, right))
+    if cfg.per_channel:
+        for ch in range(bip.shape[1]):
+            cols.extend(v[:, ch] for v in per.values())
+    cols.append(np.isnan(raw[:, : len(SCALP_CHANNELS)]).mean(axis=(1, 2)))
+    cols.append(np.isnan(spec).mean(axis=(1, 2)))
+    out = np.stack(cols, axis=1)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

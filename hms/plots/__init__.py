@@ -1,0 +1,1 @@
+"""Figures (matplotlib, Agg: no display needed)."""

@@ -1,0 +1,59 @@
+"""Raw EEG windows -> clean bipolar signals: the one preprocessing path shared by all features.
+
+raw (batch, 20, time) µV -> NaN handling on the 19 scalp electrodes (hms.signal.clean) ->
+bipolar montage (18 pairs) -> pairs touching a zeroed electrode set to 0 -> optional
+zero-phase band-pass and notch -> clipping to ±clip_uv. Scaling is left to each representation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from hms.constants import FS, SCALP_CHANNELS
+from hms.signal.clean import fill_gaps
+from hms.signal.filters import bandpass, notch
+from hms.signal.montage import bipolar, bipolar_mask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SignalConfig:
+    """params.yaml `features.signal`."""
+
+    band_hz: list[float] | None = field(default_factory=lambda: [0.5, 20.0])  # [low, high] Butterworth; null = none
+    filter_order: int = 4
+    notch_hz: float | None = None  # 50 or 60 to remove mains hum; null = none
+    notch_q: float = 30.0
+    clip_uv: float | None = 1024.0  # clip bipolar signals to ±clip_uv after filtering; null = none
+    max_gap_s: float = 1.0  # NaN runs up to this long are interpolated; longer ones zeroed
+
+    def __post_init__(self) -> None:
+        if self.band_hz is not None:
+            if len(self.band_hz) != 2:
+                raise ValueError(f"features.signal.band_hz must be [low, high] or null, got {self.band_hz}")
+            self.band_hz = [float(v) for v in self.band_hz]
+        if self.max_gap_s < 0:
+            raise ValueError("features.signal.max_gap_s must be >= 0")
+
+
+
+def preprocess(raw: np.ndarray, cfg: SignalConfig, ids: Sequence[object] | None = None) -> np.ndarray:
+    """(batch, 19 or 20, time) raw µV -> (batch, 18, time) float32 bipolar, finite, filtered, clipped."""
+    scalp = np.asarray(raw)[:, : len(SCALP_CHANNELS), :]  # EKG is not part of the montage
+    filled, mask = fill_gaps(scalp, int(round(cfg.max_gap_s * FS)), ids=ids, channel_names=SCALP_CHANNELS)
+    x = bipolar(filled)
+    bad = bipolar_mask(mask)
+    if bad.any():
+        x[bad] = 0.0
+    if cfg.band_hz is not None:
+        x = bandpass(x, FS, cfg.band_hz[0], cfg.band_hz[1], cfg.filter_order)
+    if cfg.notch_hz is not None:
+        x = notch(x, FS, cfg.notch_hz, cfg.notch_q)
+    if cfg.clip_uv is not None:
+        np.clip(x, -cfg.clip_uv, cfg.clip_uv, out=x)
+    return x
