@@ -1,0 +1,119 @@
+"""LightGBM on soft vote targets: a custom softmax cross-entropy objective over the 6 classes.
+
+Why a custom objective here (and not row expansion): LightGBM >= 4 takes multiclass gradients
+shaped (n, 6), so the exact soft-label gradient w (p - y) costs nothing extra, keeps one row per
+eeg (bagging and min_data_in_leaf count eegs, not copies), and is checked against finite
+differences in tests/test_gbdt.py. The model file stores raw scores (objective=custom):
+`raw_scores` + softmax turn them into probabilities, in fit and in predict alike.
+Boosting starts from 0 (uniform) rather than the class prior, because LightGBM replaces a
+Dataset's init_score when it continues from a model (stage 2); the first rounds learn the prior.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+from scipy.special import softmax
+
+from hms.constants import N_CLASSES
+from hms.io import write_text
+from hms.metrics import kl_divergence
+from hms.train.gbdt.config import GbdtConfig, LgbmConfig
+from hms.train.gbdt.data import FoldData
+from hms.train.gbdt.softlabel import softmax_ce_objective
+from hms.train.gbdt.stages import StageOutcome, hq_rows, keep_stage2
+
+log = logging.getLogger(__name__)
+SUFFIX = ".txt"
+LIBRARY_VERSION = lgb.__version__
+
+
+def booster_params(cfg: LgbmConfig, seed: int) -> dict[str, Any]:
+    return {
+        "num_class": N_CLASSES,
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "max_depth": cfg.max_depth,
+        "min_data_in_leaf": cfg.min_data_in_leaf,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": cfg.bagging_freq,
+        "lambda_l2": cfg.lambda_l2,
+        "max_bin": cfg.max_bin,
+        "num_threads": cfg.threads,
+        "device_type": cfg.device,
+        "seed": seed,  # LightGBM derives its bagging/feature-fraction seeds from it
+        # Same params + same thread count -> bit-identical models on CPU.
+        "deterministic": True,
+        "force_col_wise": True,
+        "metric": "None",  # the only metric is the soft-target KL below
+        "verbosity": -1,
+    }
+
+
+def _kl_eval(y: np.ndarray):
+    def feval(preds: np.ndarray, _dataset: lgb.Dataset) -> tuple[str, float, bool]:
+        return "kl", kl_divergence(y, softmax(np.asarray(preds).reshape(len(y), N_CLASSES), axis=1)), False
+
+    return feval
+
+
+def _boost(params: dict[str, Any], x: np.ndarray, y: np.ndarray, w: np.ndarray, xv: np.ndarray, yv: np.ndarray,
+           rounds: int, patience: int, init_model: lgb.Booster | None) -> tuple[lgb.Booster, list[float]]:
+    """Boost with early stopping on the validation KL; returns the booster and its KL curve."""
+    # The label is unused by the custom objective but must be a valid class index.
+    train_set = lgb.Dataset(x, label=y.argmax(axis=1), weight=w, free_raw_data=False)
+    valid_set = lgb.Dataset(xv, label=yv.argmax(axis=1), reference=train_set, free_raw_data=False)
+    history: dict[str, Any] = {}
+    booster = lgb.train(
+        {**params, "objective": softmax_ce_objective(y)}, train_set, num_boost_round=rounds,
+        valid_sets=[valid_set], valid_names=["valid"], feval=_kl_eval(yv), init_model=init_model,
+        callbacks=[lgb.early_stopping(patience, verbose=False), lgb.record_evaluation(history)],
+    )
+    return booster, list(history["valid"]["kl"])
+
+
+def train(cfg: LgbmConfig, gb: GbdtConfig, data: FoldData, seed: int, path: Path) -> StageOutcome:
+    """Stage 1 on all training eegs, optional stage 2 on the hq ones; writes the fold model to `path`."""
+    params = booster_params(cfg, seed)
+    booster, curve = _boost(params, data.x_train, data.y_train, data.w_train, data.x_valid, data.y_valid,
+                            cfg.num_boost_round, cfg.early_stopping_rounds, None)
+    best = booster.best_iteration or booster.current_iteration()
+    # Truncate to the best round so stage 2 continues from it (init_model merges every stored tree).
+    stage1 = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+    outcome = StageOutcome(best_iteration=best, valid_kl=float(curve[best - 1]), curve=curve)
+    final = stage1
+    tr, va, reason = hq_rows(gb, data)
+    outcome.hq_stage = reason or outcome.hq_stage
+    if tr is not None:
+        xv, yv = data.x_valid[va], data.y_valid[va]
+        before = kl_divergence(yv, probabilities(stage1, xv, cfg.threads))
+        booster2, hq_curve = _boost(params, data.x_train[tr], data.y_train[tr], data.w_train[tr], xv, yv,
+                                    gb.hq_rounds, cfg.early_stopping_rounds, stage1)
+        best2 = (booster2.best_iteration or booster2.current_iteration()) - best  # rounds added by stage 2
+        outcome.hq_curve, outcome.hq_valid_kl_before = hq_curve, before
+        if best2 > 0 and keep_stage2(hq_curve[best2 - 1], before):
+            final = lgb.Booster(model_str=booster2.model_to_string(num_iteration=best + best2))
+            outcome.hq_stage, outcome.hq_rounds, outcome.hq_valid_kl = "kept", best2, float(hq_curve[best2 - 1])
+        else:
+            outcome.hq_stage, outcome.hq_valid_kl = "no gain", before
+    write_text(final.model_to_string(), path)
+    return outcome
+
+
+def load(path: Path) -> lgb.Booster:
+    return lgb.Booster(model_file=str(path))
+
+
+def probabilities(model: lgb.Booster, x: np.ndarray, threads: int) -> np.ndarray:
+    raw = model.predict(x, raw_score=True, num_threads=threads)
+    return softmax(np.asarray(raw, dtype=np.float64).reshape(len(x), N_CLASSES), axis=1)
+
+
+def importance(model: lgb.Booster) -> np.ndarray:
+    """Total split gain per feature (summed over the 6 per-class trees of every round)."""
+    return model.feature_importance(importance_type="gain").astype(np.float64)
