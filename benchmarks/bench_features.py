@@ -1,23 +1,30 @@
 """Feature-stage benchmark (prints a table; not a timed test).
 
-1. mosaic throughput (EEGs/s with `--workers` processes) of `build_features("mosaic")` against a
-   reference implementation of the popular starter's method run in the same way on the same files
-   (librosa melspectrogram sr 200, n_fft 1024, win_length 128, hop len/256, n_mels 128, fmax 20
-   per bipolar pair, power_to_db(ref=max), (db+40)/40, mean per chain), and their ratio;
+1. mosaic throughput (EEGs/s) of `build_features("mosaic")` with `--workers` processes (default 2:
+   both cores) against a reference implementation of the popular starter's method run the way the
+   starter runs it (one Python loop in one process: pd.read_parquet, then librosa melspectrogram
+   sr 200, n_fft 1024, win_length 128, hop len/256, n_mels 128, fmax 20 per bipolar pair,
+   power_to_db(ref=max), (db+40)/40, mean per chain) on the same files, in the same run; their
+   ratio (the headline, target >= 10x); and CPU time per EEG of both (all our processes counted),
+   whose ratio is the per-core speed-up, independent of the number of cores;
 2. agreement: per-panel Pearson correlation of our E_* panels in the starter-alike configuration
    (no band-pass, no clipping, 128 x 256 mel) with the reference;
 3. tabular and waves throughput, and the projected time of all feature stages on the real train
    set (17,089 EEGs);
 4. peak memory of each stage (fresh process per run) at two dataset sizes.
 
-Files: a few synthetic EEGs from hms.synth (`--n-files`), or any Kaggle-layout `--data-dir`;
-the sample table repeats them to reach each size, so sizes cost no extra generation (files are
-then served from the page cache: real disks make both implementations slower).
+Files: synthetic EEGs from hms.synth (`--n-files`), or any Kaggle-layout `--data-dir`. The
+throughput runs use distinct eegs only (at most `--n-eegs`, as many as the directory has), so no
+file is read twice: our stage reads a file once per chunk, and repeated files would flatter it.
+Eegs of one recording share a spectrogram file (as in the real data), which our stage exploits.
+The memory runs repeat the files to reach each size. Files come from the page cache for both
+implementations (real disks make both slower). The load average is printed: on a busy machine
+the EEGs/s figures are distorted, the CPU-per-EEG ones much less.
 
 Quick run (a few minutes on a busy 2-core box):
     python benchmarks/bench_features.py
-Full run (the figures to report; about 30-60 min on 2 cores):
-    python benchmarks/bench_features.py --n-files 200 --n-eegs 2000 --n-ref 200 --mem-sizes 200,2000
+Full run (the figures to report; about 15-30 min on 2 cores):
+    python benchmarks/bench_features.py --n-files 400 --n-eegs 400 --n-ref 200 --mem-sizes 200,2000
 """
 
 from __future__ import annotations
@@ -30,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +62,11 @@ def make_files(out: Path, n_files: int, seed: int) -> Path:
 
     run_synth(out, size="small", seed=seed, n_train_eegs=n_files, n_test_eegs=3, workers=2)
     return out
+
+
+def distinct_samples(data: DataDir, n: int) -> pd.DataFrame:
+    """At most n samples, one per distinct train eeg of the data dir (no file repeated)."""
+    return make_samples(read_train_csv(data.csv("train")), "eeg").iloc[:n].copy()
 
 
 def samples_of_size(data: DataDir, n: int) -> pd.DataFrame:
@@ -92,22 +103,14 @@ def reference_one(args: tuple[str, int, float]) -> np.ndarray:
     return img
 
 
-def _ref_init() -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-    import librosa  # noqa: F401  (import, and numba compilation, outside the timed part)
-
-    reference_one  # noqa: B018
-
-
-def run_reference(data: DataDir, samples: pd.DataFrame, workers: int) -> tuple[float, list[np.ndarray]]:
+def run_reference(data: DataDir, samples: pd.DataFrame) -> tuple[float, float, list[np.ndarray]]:
+    """The starter's way: one loop in one process. -> (wall s, CPU s, images). librosa's import and
+    numba compilation happen in a warm-up call outside the timing."""
     jobs = [(str(data.eeg("train", r.eeg_id)), r.eeg_id, r.eeg_offset) for r in samples.itertuples()]
-    with ProcessPoolExecutor(workers, initializer=_ref_init) as pool:
-        list(pool.map(reference_one, jobs[:workers]))  # warm-up: librosa/numba compile in each worker
-        t = time.perf_counter()
-        imgs = list(pool.map(reference_one, jobs, chunksize=4))
-        return time.perf_counter() - t, imgs
+    reference_one(jobs[0])
+    cpu, wall = time.process_time(), time.perf_counter()
+    imgs = [reference_one(j) for j in jobs]
+    return time.perf_counter() - wall, time.process_time() - cpu, imgs
 
 
 # --- ours ----------------------------------------------------------------------------------
@@ -127,10 +130,22 @@ def full_size(params: dict) -> dict:
     return p
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process plus its finished (joined) child processes, e.g. pool workers."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def time_build(kind: str, data: DataDir, samples: pd.DataFrame, params: dict, workers: int, out: Path) -> float:
-    t = time.perf_counter()
+    return time_build_cpu(kind, data, samples, params, workers, out)[0]
+
+
+def time_build_cpu(kind: str, data: DataDir, samples: pd.DataFrame, params: dict, workers: int,
+                   out: Path) -> tuple[float, float]:
+    """(wall s, CPU s of all processes involved, the pool workers included)."""
+    cpu, t = _cpu_with_children(), time.perf_counter()
     build_features(kind, data, "train", samples, params, out, workers=workers)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _cpu_with_children() - cpu
 
 
 def child_main(kind: str, n: int, data_dir: str, params_json: str, workers: int, out: str) -> None:
@@ -159,12 +174,12 @@ def measure_memory(kind: str, n: int, data: DataDir, params: dict, workers: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=None, help="Kaggle-layout dir (default: write synthetic files)")
-    ap.add_argument("--n-files", type=int, default=24, help="synthetic train EEGs to write (default 24)")
-    ap.add_argument("--n-eegs", type=int, default=48, help="EEGs per throughput run of our stages (default 48)")
-    ap.add_argument("--n-ref", type=int, default=16, help="EEGs for the reference starter run (default 16)")
+    ap.add_argument("--n-files", type=int, default=64, help="synthetic train EEGs to write (default 64)")
+    ap.add_argument("--n-eegs", type=int, default=64, help="distinct EEGs per throughput run of our stages (default 64)")
+    ap.add_argument("--n-ref", type=int, default=24, help="EEGs for the reference starter run (default 24)")
     ap.add_argument("--n-agree", type=int, default=8, help="EEGs for the agreement check (default 8)")
     ap.add_argument("--mem-sizes", default="24,240", help="two dataset sizes for peak memory (default 24,240)")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes, ours and the reference (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="our worker processes (default 2; the reference is one process)")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -180,43 +195,43 @@ def main() -> None:
         rows: list[tuple[str, str]] = []
         res: dict = {"workers": args.workers, "data": str(args.data_dir or f"synthetic, {args.n_files} files")}
 
-        # 1. mosaic vs the starter
-        ref_samples = samples_of_size(data, args.n_ref)
-        ref_s, ref_imgs = run_reference(data, ref_samples, args.workers)
-        res["ref_eegs_per_s"] = args.n_ref / ref_s
-        ours = samples_of_size(data, args.n_eegs)
+        res["load_avg_start"] = os.getloadavg()
+        # 1. mosaic vs the starter, same files (ours: the first n_ref of its eegs are the reference's)
+        ref_samples = distinct_samples(data, args.n_ref)
+        ours = distinct_samples(data, args.n_eegs)
+        n_ref, n_ours = len(ref_samples), len(ours)
+        ref_wall, ref_cpu, ref_imgs = run_reference(data, ref_samples)
+        res["ref_eegs_per_s"], res["ref_cpu_ms"] = n_ref / ref_wall, ref_cpu / n_ref * 1000
+        build_features("mosaic", data, "train", ours.iloc[:4], params, tmp / "warmup", workers=1)  # imports
         for name, p in (("mosaic", params), ("mosaic_full", full_size(params)), ("mosaic_alike", starter_alike(params))):
-            s = time_build("mosaic", data, ours, p, args.workers, tmp / name)
-            res[f"{name}_eegs_per_s"] = args.n_eegs / s
-        rows += [("reference starter (librosa, EEG panels 128x256 only)", f"{res['ref_eegs_per_s']:.1f} EEGs/s"),
-                 ("ours: mosaic stage, default 8 x 64 x 128", f"{res['mosaic_eegs_per_s']:.1f} EEGs/s"),
-                 ("ours: mosaic stage, full 8 x 128 x 256", f"{res['mosaic_full_eegs_per_s']:.1f} EEGs/s"),
-                 ("ours: E panels only, starter-alike 4 x 128 x 256 (the reference's work)",
-                  f"{res['mosaic_alike_eegs_per_s']:.1f} EEGs/s"),
-                 ("speed-up, whole stage default / reference", f"{res['mosaic_eegs_per_s'] / res['ref_eegs_per_s']:.1f}x (target >= 10x)"),
-                 ("speed-up, whole stage full / reference", f"{res['mosaic_full_eegs_per_s'] / res['ref_eegs_per_s']:.1f}x"),
-                 ("speed-up, like for like (starter-alike / reference)",
-                  f"{res['mosaic_alike_eegs_per_s'] / res['ref_eegs_per_s']:.1f}x")]
-
-        # 1b. CPU per EEG in one process: robust to other load on the machine
-        n_cpu = min(args.n_agree, args.n_ref)
-        jobs = [(str(data.eeg("train", r.eeg_id)), r.eeg_id, r.eeg_offset) for r in ref_samples.iloc[:n_cpu].itertuples()]
-        reference_one(jobs[0])  # librosa import and numba compilation outside the timing
-        c = time.process_time()
-        for j in jobs:
-            reference_one(j)
-        res["ref_cpu_ms"] = (time.process_time() - c) / n_cpu * 1000
+            wall, cpu = time_build_cpu("mosaic", data, ours, p, args.workers, tmp / name)
+            res[f"{name}_eegs_per_s"], res[f"{name}_cpu_ms"] = n_ours / wall, cpu / n_ours * 1000
+        # CPU per EEG with everything in one process (no pool start-up, no transfer of results)
         for name, p in (("mosaic", params), ("mosaic_alike", starter_alike(params))):
             c = time.process_time()
-            build_features("mosaic", data, "train", ref_samples.iloc[:n_cpu], p, tmp / f"cpu_{name}", workers=1)
-            res[f"{name}_cpu_ms"] = (time.process_time() - c) / n_cpu * 1000
-        rows += [(f"CPU per EEG, one process ({n_cpu} EEGs): reference", f"{res['ref_cpu_ms']:.0f} ms"),
-                 ("CPU per EEG, one process: ours default / starter-alike",
-                  f"{res['mosaic_cpu_ms']:.0f} ms / {res['mosaic_alike_cpu_ms']:.0f} ms "
-                  f"(speed-up {res['ref_cpu_ms'] / res['mosaic_cpu_ms']:.1f}x / {res['ref_cpu_ms'] / res['mosaic_alike_cpu_ms']:.1f}x)")]
+            build_features("mosaic", data, "train", ours, p, tmp / f"cpu_{name}", workers=1)
+            res[f"{name}_cpu1_ms"] = (time.process_time() - c) / n_ours * 1000
+        ref = res["ref_eegs_per_s"]
+        rows += [(f"reference starter (librosa, 4 panels 128x256), one process loop, {n_ref} EEGs",
+                  f"{ref:.1f} EEGs/s, CPU {res['ref_cpu_ms']:.0f} ms/EEG"),
+                 (f"ours, {args.workers} workers, {n_ours} EEGs: mosaic default 8 x 64 x 128",
+                  f"{res['mosaic_eegs_per_s']:.1f} EEGs/s, CPU {res['mosaic_cpu_ms']:.1f} ms/EEG"),
+                 ("ours: mosaic full 8 x 128 x 256",
+                  f"{res['mosaic_full_eegs_per_s']:.1f} EEGs/s, CPU {res['mosaic_full_cpu_ms']:.1f} ms/EEG"),
+                 ("ours: E panels only, starter-alike 4 x 128 x 256 (the reference's work)",
+                  f"{res['mosaic_alike_eegs_per_s']:.1f} EEGs/s, CPU {res['mosaic_alike_cpu_ms']:.1f} ms/EEG"),
+                 (f"speed-up, ours {args.workers} workers / reference 1 process: default",
+                  f"{res['mosaic_eegs_per_s'] / ref:.1f}x (target >= 10x)"),
+                 ("speed-up, ours / reference: full", f"{res['mosaic_full_eegs_per_s'] / ref:.1f}x"),
+                 ("speed-up, ours / reference: like for like (starter-alike)", f"{res['mosaic_alike_eegs_per_s'] / ref:.1f}x"),
+                 ("per-core speed-up (reference CPU/EEG / ours CPU/EEG): default / full / alike",
+                  f"{res['ref_cpu_ms'] / res['mosaic_cpu_ms']:.1f}x / {res['ref_cpu_ms'] / res['mosaic_full_cpu_ms']:.1f}x / "
+                  f"{res['ref_cpu_ms'] / res['mosaic_alike_cpu_ms']:.1f}x"),
+                 ("ours, CPU per EEG in one process (workers=1): default / starter-alike",
+                  f"{res['mosaic_cpu1_ms']:.1f} ms / {res['mosaic_alike_cpu1_ms']:.1f} ms")]
 
         # 2. agreement in the starter-alike configuration
-        n_agree = min(args.n_agree, args.n_ref)
+        n_agree = min(args.n_agree, n_ref)
         build_features("mosaic", data, "train", ref_samples.iloc[:n_agree], starter_alike(params), tmp / "alike", workers=1)
         alike = np.load(tmp / "alike" / "train.npy").astype(np.float32)
         corr = np.array([[np.corrcoef(alike[i, k].ravel(), ref_imgs[i][:, :, k].ravel())[0, 1] for k in range(4)]
@@ -225,12 +240,12 @@ def main() -> None:
         rows.append((f"agreement, starter-alike config ({n_agree} EEGs x 4 panels)",
                      f"Pearson r min {corr.min():.4f}, median {np.median(corr):.4f} (target >= 0.99)"))
 
-        # 3. the other stages and the projection
+        # 3. the other stages and the projection (default mosaic config, measured above)
         total = 0.0
         for kind in FEATURE_KINDS:
             key = f"{kind}_eegs_per_s"
             if kind != "mosaic":
-                res[key] = args.n_eegs / time_build(kind, data, ours, params, args.workers, tmp / kind)
+                res[key] = n_ours / time_build(kind, data, ours, params, args.workers, tmp / kind)
                 rows.append((f"ours: {kind} stage", f"{res[key]:.1f} EEGs/s"))
             total += REAL_TRAIN_EEGS / res[key]
         res["projected_full_train_min"] = total / 60
@@ -244,7 +259,10 @@ def main() -> None:
                 mem_rows.append((kind, n, m))
         res["memory"] = [{"kind": k, "n": n, **m} for k, n, m in mem_rows]
 
-    print(f"\nfeature benchmark: {res['data']}, workers={args.workers}\n")
+        res["load_avg_end"] = os.getloadavg()
+
+    print(f"\nfeature benchmark: {res['data']}, workers={args.workers}, {os.cpu_count()} cores, load average "
+          f"{res['load_avg_start'][0]:.1f} at the start, {res['load_avg_end'][0]:.1f} at the end\n")
     width = max(len(r[0]) for r in rows)
     print(f"| {'measure':<{width}} | value |\n|{'-' * (width + 2)}|-------|")
     for k, v in rows:

@@ -183,6 +183,47 @@ def test_periodic_discharges_give_their_rate(freq: float) -> None:
     assert x.loc[0, "eeg_LL_sharp_rate"] > x.loc[1, "eeg_LL_sharp_rate"]
 
 
+def test_eeg_panels_do_not_depend_on_the_other_windows_of_a_chunk() -> None:
+    from hms.features.mosaic import eeg_panels
+    from hms.signal.preprocess import preprocess
+
+    raw = np.concatenate([_raw(), _raw() * 3 + 5, _raw()[:, :, ::-1]])
+    bip = preprocess(raw, SignalConfig())
+    together = eeg_panels(bip, MosaicConfig())
+    for i in range(3):
+        np.testing.assert_array_equal(eeg_panels(bip[i:i + 1], MosaicConfig())[0], together[i])
+
+
+def test_chunks_group_a_shared_spectrogram_and_cover_every_sample() -> None:
+    samples = pd.DataFrame({"eeg_id": [5, 1, 7, 2, 9, 3], "spectrogram_id": [30, 10, 30, 20, 10, 30]})
+    chunks = fbuild.chunk_positions(samples, size=3)
+    assert [c.tolist() for c in chunks] == [[1, 4, 3], [5, 0, 2]]  # by spectrogram, then eeg
+    assert sorted(np.concatenate(chunks).tolist()) == list(range(6))
+
+
+def test_readers_convert_any_float_width_like_per_column(tmp_path: Path) -> None:
+    """The one-call conversion of hms.data.read agrees with a per-column conversion, nulls -> NaN."""
+    from hms.data.read import read_eeg
+
+    rng = np.random.default_rng(3)
+    cols = {c: rng.normal(0, 30, 12000).astype(np.float32) for c in EEG_CHANNELS}
+    cols["Fp1"] = cols["Fp1"].astype(np.float64) / 3  # wider column: rounded to float32
+    cols["O2"][5:9] = np.nan
+    df = pd.DataFrame(cols)
+    df.to_parquet(tmp_path / "mixed.parquet", index=False)
+    got = read_eeg(tmp_path / "mixed.parquet")
+    expected = np.stack([df[c].to_numpy().astype(np.float32) for c in EEG_CHANNELS], axis=1)
+    assert got.dtype == np.float32 and got.shape == (12000, 20)
+    np.testing.assert_array_equal(got, expected)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    half = pa.table({c: pa.array(v.astype(np.float16)) for c, v in cols.items()})  # no tensor conversion
+    pq.write_table(half, tmp_path / "half.parquet")
+    np.testing.assert_array_equal(read_eeg(tmp_path / "half.parquet"),
+                                  np.stack([v.astype(np.float16).astype(np.float32) for v in cols.values()], axis=1))
+
+
 def test_nan_windows_give_finite_features(caplog: pytest.LogCaptureFixture) -> None:
     raw = np.concatenate([_raw()] * 3)
     raw[0, :, ::97] = np.nan  # scattered

@@ -14,7 +14,10 @@ from hms.signal.montage import (
     BIPOLAR_FLIP, BIPOLAR_NAMES, CHAIN_INDEX, PANELS, RAW_FLIP, bipolar, panel_flip_index,
 )
 from hms.signal.preprocess import SignalConfig, preprocess
-from hms.signal.spectrogram import area_resample_matrix, filterbank, power_spectrogram, power_to_db, resize
+from hms.signal.spectrogram import (
+    area_resample_matrix, filterbank, mean_scaled_db, power_bins_major, power_spectrogram, power_to_db, resize,
+    resize_time_major,
+)
 
 EXPECTED_PAIRS = [
     "Fp1-F7", "F7-T3", "T3-T5", "T5-O1",  # LL
@@ -145,6 +148,27 @@ def test_power_to_db_and_resize() -> None:
     np.testing.assert_allclose(resize(np.ones((1, 100, 300), np.float32), 128, 256), 1.0, rtol=1e-6)
 
 
+def test_mean_scaled_db_equals_db_then_mean() -> None:
+    rng = np.random.default_rng(1)
+    p = rng.gamma(0.5, 10.0, (5, 8, 7)).astype(np.float32) ** 3  # wide dynamic range
+    p[:, 2] = 0.0  # one dead spectrogram: silent
+    p[0, 5, 5] = 0.0
+    for top_db in (80.0, 120.0):  # 120: the float64 branch
+        two_step = ((power_to_db(np.moveaxis(p, 1, 0), top_db=top_db) + top_db / 2) / (top_db / 2))
+        expected = np.moveaxis(two_step.reshape(2, 4, 5, 7).mean(axis=1), 0, 1)
+        got = mean_scaled_db(p, group=4, top_db=top_db, axis=1)
+        assert got.shape == (5, 2, 7) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=2e-6)
+    with pytest.raises(ValueError, match="multiple of the group"):
+        mean_scaled_db(p[:, :6], group=4, axis=1)
+
+
+def test_resize_time_major_equals_resize() -> None:
+    x = np.random.default_rng(2).normal(size=(3, 300, 400)).astype(np.float32)  # (batch, time, region*freq)
+    panels = x.reshape(3, 300, 4, 100).transpose(0, 2, 3, 1)  # (batch, region, freq, time)
+    np.testing.assert_allclose(resize_time_major(x, 4, 64, 128), resize(panels, 64, 128), atol=1e-5)
+
+
 def test_spectrogram_matches_librosa() -> None:
     librosa = pytest.importorskip("librosa")
     x = np.random.default_rng(0).normal(0, 30, 10000).astype(np.float32)
@@ -153,8 +177,12 @@ def test_spectrogram_matches_librosa() -> None:
     ref = np.abs(librosa.stft(x, n_fft=1024, hop_length=hop, win_length=128, center=True, pad_mode="constant")) ** 2
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=float(ref.max()) * 1e-6)
-    low = power_spectrogram(x[None], 1024, 128, hop, n_bins=103)[0]  # the DFT-matrix path
+    low = power_spectrogram(x[None], 1024, 128, hop, n_bins=103)[0]  # the folded DFT-matrix path
     np.testing.assert_allclose(low, ref[:103], rtol=1e-3, atol=float(ref.max()) * 1e-6)
+    two = power_bins_major(np.stack([x, -2 * x]), 1024, 128, hop, n_bins=103, max_frames=256)  # (bins, rows, frames)
+    assert two.shape == (103, 2, 256)
+    np.testing.assert_allclose(two[:, 0], ref[:103, :256], rtol=1e-3, atol=float(ref.max()) * 1e-6)
+    np.testing.assert_allclose(two[:, 1], 4 * ref[:103, :256], rtol=1e-3, atol=4 * float(ref.max()) * 1e-6)
     fb = filterbank(128, 1024, float(FS), 0.0, 20.0, "mel")
     np.testing.assert_allclose(fb, librosa.filters.mel(sr=FS, n_fft=1024, n_mels=128, fmin=0, fmax=20), rtol=1e-4, atol=1e-7)
     mel = librosa.feature.melspectrogram(y=x, sr=FS, hop_length=hop, n_fft=1024, n_mels=128, fmin=0, fmax=20, win_length=128)

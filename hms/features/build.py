@@ -3,8 +3,11 @@ feature stages (training) and by `hms predict` (test time), so both go through t
 
 Windows are processed in chunks of CHUNK samples; each worker process loads one chunk's files and
 runs the batched signal code on it, so memory is bounded by (workers x in-flight chunks) whatever
-the dataset size. Results are written in sample order into a memmap (arrays) or collected into
-one table, so outputs are identical whatever `workers` is.
+the dataset size. Chunks are cut from the samples sorted by (spectrogram_id, eeg_id), so the eegs
+of one recording, which share a spectrogram file, mostly land in one chunk and the file is read
+once. Each result is written at its samples' rows of a memmap (arrays) or of one table, so the
+output is in sample order and, as the chunks depend only on the samples table, identical
+whatever `workers` is.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ log = logging.getLogger(__name__)
 
 FEATURE_KINDS: tuple[str, ...] = ("tabular", "mosaic", "waves")
 KIND_CONFIGS: dict[str, type] = {"tabular": TabularConfig, "mosaic": MosaicConfig, "waves": WavesConfig}
-CHUNK = 8  # windows per task: large enough to batch the signal code, small enough to bound memory
+CHUNK = 8  # windows per task: enough to batch the filter, small enough to balance 2 workers on small sets
 SAMPLE_COLUMNS = ("sample_id", "eeg_id", "spectrogram_id", "eeg_offset", "spec_offset")
 # Top-level keys a params block / config.json may hold besides the kind blocks.
 _META_KEYS = {"kind", "signal", "workers", "layout"}
@@ -123,6 +126,15 @@ def run_chunks(fn: Callable[[list[dict[str, Any]]], np.ndarray], chunks: list[li
             yield result
 
 
+def chunk_positions(samples: pd.DataFrame, size: int | None = None) -> list[np.ndarray]:
+    """Row positions of each chunk: the samples sorted by (spectrogram_id, eeg_id, position), cut
+    every `size` (default CHUNK). A function of the samples table alone, never of `workers`."""
+    size = CHUNK if size is None else size
+    order = np.lexsort((np.arange(len(samples)), samples["eeg_id"].to_numpy(np.int64),
+                        samples["spectrogram_id"].to_numpy(np.int64)))
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
 def _remove_stale(out_dir: Path, split: str) -> None:
     """Temporary files of an interrupted run (atomic_path names them .<name>.<random>)."""
     for pattern in (f".{split}.npy.*", f".{split}_index.parquet.*", f".{split}.parquet.*", ".config.json.*", ".manifest.csv.*"):
@@ -147,16 +159,16 @@ def build_features(kind: str, data: DataDir, split: str, samples: pd.DataFrame, 
     if len(np.unique(ids)) != len(ids):
         raise ValueError(f"build_features: duplicate sample_id in the {split} samples table")
     rows = samples[list(SAMPLE_COLUMNS)].to_dict("records")
-    chunks = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]
+    positions = chunk_positions(samples)
+    chunks = [[rows[i] for i in pos] for pos in positions]
     fn = _ChunkFn(kind, data, split, sig, cfg)
     bar = tqdm(total=len(rows), desc=f"features {kind} {split}", unit="eeg", leave=False)
     if kind == "tabular":
-        parts = []
-        for res in run_chunks(fn, chunks, workers):
-            parts.append(res)
-            bar.update(len(res))
         manifest = feature_manifest(cfg)
-        values = np.concatenate(parts) if parts else np.zeros((0, len(manifest)), np.float32)
+        values = np.zeros((len(rows), len(manifest)), np.float32)
+        for pos, res in zip(positions, run_chunks(fn, chunks, workers)):
+            values[pos] = res
+            bar.update(len(res))
         table = pd.DataFrame(values, columns=manifest["column"].tolist())
         table.insert(0, "sample_id", ids)
         write_parquet(table, store.table_path(out_dir, split))
@@ -165,10 +177,8 @@ def build_features(kind: str, data: DataDir, split: str, samples: pd.DataFrame, 
         shape = panel_shape(cfg) if kind == "mosaic" else waves_shape(cfg)
         writer = store.ArrayWriter(out_dir, split, (len(rows), *shape), dtype=np.float16)
         try:
-            pos = 0
-            for res in run_chunks(fn, chunks, workers):
-                writer[pos:pos + len(res)] = res.astype(np.float16)
-                pos += len(res)
+            for pos, res in zip(positions, run_chunks(fn, chunks, workers)):
+                writer[pos] = res  # float16 already (half the bytes to send back from the workers)
                 bar.update(len(res))
         except BaseException:
             writer.abort()
@@ -191,4 +201,5 @@ class _ChunkFn:
     cfg: Any
 
     def __call__(self, rows: list[dict[str, Any]]) -> np.ndarray:
-        return compute_chunk(self.kind, self.data, self.split, self.sig, self.cfg, rows)
+        out = compute_chunk(self.kind, self.data, self.split, self.sig, self.cfg, rows)
+        return out if self.kind == "tabular" else out.astype(np.float16)

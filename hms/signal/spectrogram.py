@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import fft as sfft
+from scipy import sparse
 from scipy.signal import get_window
 
 FreqScale = Literal["mel", "linear"]
@@ -29,35 +30,61 @@ def power_spectrogram(x: np.ndarray, n_fft: int, win_length: int, hop: int, n_bi
     """(..., time) -> (..., n_bins, frames) |STFT|^2 with a periodic Hann window, centred frames.
 
     n_bins (default n_fft // 2 + 1) keeps only the lowest bins; when it is small they are computed
-    as one matrix product with a windowed DFT basis instead of full FFTs (the EEG needs ~100 of 513)."""
+    as matrix products with a windowed DFT basis instead of full FFTs (the EEG needs ~100 of 513)."""
+    x = np.asarray(x, dtype=np.float32)
+    lead, n = x.shape[:-1], x.shape[-1]
+    power = power_bins_major(x.reshape(-1, n), n_fft, win_length, hop, n_bins)  # (bins, rows, frames)
+    return np.moveaxis(power.reshape(power.shape[0], *lead, power.shape[-1]), 0, -2)
+
+
+def power_bins_major(x: np.ndarray, n_fft: int, win_length: int, hop: int, n_bins: int | None = None,
+                     max_frames: int | None = None) -> np.ndarray:
+    """`power_spectrogram` of (channels, time) laid out (n_bins, channels, frames), float32; only the
+    first `max_frames` frames if given.
+
+    Low-bin path: the periodic Hann window is symmetric about the frame centre c, so with
+    e[m] = x[c+m] + x[c-m] and o[m] = x[c+m] - x[c-m] the real part of the DFT only needs the
+    cosines of e and the imaginary part the sines of o: two (n_bins, c) @ (c, frames) products,
+    half the work of projecting the whole frame (the centre's phase shift drops out of |X|^2)."""
     if win_length > n_fft or (n_fft - win_length) % 2:
         raise ValueError(f"win_length {win_length} must be <= n_fft {n_fft} with an even difference")
     n_full = n_fft // 2 + 1
     n_bins = n_full if n_bins is None else min(int(n_bins), n_full)
     x = np.asarray(x, dtype=np.float32)
+    rows, n = x.shape
     half = win_length // 2
-    pad = [(0, 0)] * (x.ndim - 1) + [(half, half)]
-    frames = sliding_window_view(np.pad(x, pad), win_length, axis=-1)[..., ::hop, :][..., : n_frames(x.shape[-1], hop), :]
-    if n_bins * 4 < n_full:
-        basis = _dft_basis(n_fft, win_length, n_bins)  # (win_length, 2 * n_bins): cos | sin
-        proj = np.matmul(frames, basis)
-        power = proj[..., :n_bins] ** 2 + proj[..., n_bins:] ** 2
-    else:
-        window = get_window("hann", win_length, fftbins=True).astype(np.float32)
-        # Zero-padding to n_fft at the end instead of around the window changes only the phase.
-        spec = sfft.rfft(frames * window, n=n_fft, axis=-1)[..., :n_bins]
-        power = spec.real ** 2 + spec.imag ** 2
-    return np.swapaxes(power.astype(np.float32), -1, -2)
+    count = n_frames(n, hop) if max_frames is None else min(int(max_frames), n_frames(n, hop))
+    frames = sliding_window_view(np.pad(x, [(0, 0), (half, half)]), win_length, axis=-1)[:, ::hop, :][:, :count, :]
+    if n_bins * 4 < n_full and win_length % 2 == 0:
+        cos_t, sin_t = _folded_dft_basis(n_fft, win_length, n_bins)
+        by_lag = frames.transpose(2, 0, 1)  # (win_length, rows, frames) view
+        right, left = by_lag[half:], by_lag[half:0:-1]  # x[c+m], x[c-m] for m = 0..c-1
+        re = cos_t @ (right + left).reshape(half, -1)
+        im = sin_t @ (right - left).reshape(half, -1)
+        re *= re
+        im *= im
+        re += im
+        return re.reshape(n_bins, rows, count)
+    window = get_window("hann", win_length, fftbins=True).astype(np.float32)
+    # Zero-padding to n_fft at the end instead of around the window changes only the phase.
+    spec = sfft.rfft(frames * window, n=n_fft, axis=-1)[..., :n_bins]
+    return np.ascontiguousarray((spec.real ** 2 + spec.imag ** 2).astype(np.float32).transpose(2, 0, 1))
 
 
 @lru_cache(maxsize=8)
-def _dft_basis(n_fft: int, win_length: int, n_bins: int) -> np.ndarray:
-    window = get_window("hann", win_length, fftbins=True)
-    angle = 2 * np.pi * np.outer(np.arange(win_length), np.arange(n_bins)) / n_fft
-    basis = np.concatenate([window[:, None] * np.cos(angle), window[:, None] * np.sin(angle)], axis=1)
-    basis = basis.astype(np.float32)
-    basis.setflags(write=False)
-    return basis
+def _folded_dft_basis(n_fft: int, win_length: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_bins, c) cosine and sine bases over the half-frame m = 0..c-1, Hann-weighted; the cosine
+    column m = 0 is halved because e[0] = 2 x[c]."""
+    half = win_length // 2
+    window = get_window("hann", win_length, fftbins=True)[half:]  # w[c + m]
+    angle = 2 * np.pi * np.outer(np.arange(half), np.arange(n_bins)) / n_fft
+    cos_basis = window[:, None] * np.cos(angle)
+    cos_basis[0] *= 0.5
+    sin_basis = window[:, None] * np.sin(angle)
+    out = (np.ascontiguousarray(cos_basis.T, dtype=np.float32), np.ascontiguousarray(sin_basis.T, dtype=np.float32))
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
 def needed_bins(fb: np.ndarray) -> int:
@@ -120,6 +147,44 @@ def power_to_db(power: np.ndarray, top_db: float = 80.0, amin: float = 1e-10) ->
     return db
 
 
+def mean_scaled_db(power: np.ndarray, group: int, top_db: float = 80.0, amin: float = 1e-10, axis: int = 0) -> np.ndarray:
+    """Mean over consecutive groups of `group` spectrograms of (power_to_db(p) + top_db/2) / (top_db/2).
+
+    power: the spectrograms of one window, stacked along `axis` (a multiple of `group` of them),
+    each with one dB reference (its max over the other axes). Returns the same layout with
+    n // group spectrograms along `axis`, float32 in [-1, 1]. The same numbers as power_to_db then
+    the mean, but the mean of logs is the log of a product, so it takes one log per output value,
+    not one per input (the clipped ratios are >= 10^(-top_db/10), so a product of `group` of them
+    stays a normal float whenever group * top_db < 370 dB; beyond that it is computed in float64)."""
+    axis = axis % power.ndim
+    n = power.shape[axis]
+    if n % group:
+        raise ValueError(f"mean_scaled_db: {n} spectrograms are not a multiple of the group size {group}")
+    others = tuple(i for i in range(power.ndim) if i != axis)
+    floor = 10.0 ** (-top_db / 10.0)
+    dtype = np.float32 if group * top_db < 370.0 else np.float64
+    # ratio = max(max(p, amin) / max(ref, amin), floor) = max(p * s, max(amin * s, floor)), s = 1 / max(ref, amin)
+    ref = power.max(axis=others)
+    scale = 1.0 / np.maximum(ref.astype(np.float64), amin)
+    thresh = np.maximum(amin * scale, floor)
+    dead = ref <= amin  # no power at all: silent (-top_db), as in power_to_db
+    scale[dead], thresh[dead] = 0.0, floor
+    shape = [1] * power.ndim
+    shape[axis] = n
+    ratio = np.multiply(power, scale.astype(dtype).reshape(shape), dtype=dtype)
+    np.maximum(ratio, thresh.astype(dtype).reshape(shape), out=ratio)
+    grouped = ratio.reshape(*power.shape[:axis], n // group, group, *power.shape[axis + 1:])
+    take = [slice(None)] * grouped.ndim
+    prod = None
+    for j in range(group):
+        take[axis + 1] = j
+        prod = grouped[tuple(take)].copy() if prod is None else np.multiply(prod, grouped[tuple(take)], out=prod)
+    out = np.log10(prod).astype(np.float32, copy=False)
+    out *= np.float32(10.0 / (group * top_db / 2))
+    out += np.float32(1.0)
+    return out
+
+
 @lru_cache(maxsize=16)
 def area_resample_matrix(n_in: int, n_out: int) -> np.ndarray:
     """(n_out, n_in) weights: each output bin is the overlap-weighted mean of the input bins it covers
@@ -138,3 +203,23 @@ def resize(x: np.ndarray, n_freqs: int, n_times: int) -> np.ndarray:
     a = area_resample_matrix(x.shape[-2], n_freqs)
     b = area_resample_matrix(x.shape[-1], n_times)
     return np.einsum("fi,...ij,tj->...ft", a, x, b, optimize=True).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def _sparse_area_matrix(n_in: int, n_out: int) -> sparse.csr_matrix:
+    return sparse.csr_matrix(area_resample_matrix(n_in, n_out))
+
+
+def resize_time_major(x: np.ndarray, n_groups: int, n_freqs: int, n_times: int) -> np.ndarray:
+    """(batch, time, n_groups * freq) -> (batch, n_groups, n_freqs, n_times): `resize` of the
+    (group, freq, time) panels of a time-major table (the Kaggle spectrogram layout) without first
+    transposing it. Time is resized by a sparse product (each output bin overlaps a few input bins),
+    frequency by a small dense one."""
+    b, t, cols = x.shape
+    f = cols // n_groups
+    if f * n_groups != cols:
+        raise ValueError(f"resize_time_major: {cols} columns are not {n_groups} groups of equal size")
+    by_time = np.ascontiguousarray(np.asarray(x, dtype=np.float32).transpose(1, 0, 2)).reshape(t, b * cols)
+    y = _sparse_area_matrix(t, n_times) @ by_time  # (n_times, batch * cols)
+    y = y.reshape(n_times * b * n_groups, f) @ area_resample_matrix(f, n_freqs).T  # (., n_freqs)
+    return np.ascontiguousarray(y.reshape(n_times, b, n_groups, n_freqs).transpose(1, 2, 3, 0), dtype=np.float32)
