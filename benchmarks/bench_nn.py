@@ -1,0 +1,211 @@
+"""Speed and accuracy of the neural base models (efficientnet, resnet, wave).
+
+Speed, on random inputs of the configured feature shapes (no data needed): training throughput
+(samples/s, forward + backward + optimizer step at nn.batch_size) and inference latency per eeg
+(batch of 1, including the flip TTA when tta_flip is on) plus batched inference throughput.
+On CPU in fp32; on a CUDA machine the same with AMP off and on (bf16, or fp16 without bf16).
+    .venv/bin/python benchmarks/bench_nn.py --speed
+    .venv/bin/python benchmarks/bench_nn.py --speed --merge configs/full.yaml      # the GPU config
+
+Cross-validated accuracy and wall time of the real fit() on the pipeline's data (after
+`dvc repro prepare features@mosaic features@waves`), against the class prior, in a temporary
+directory (nothing in the repo is touched):
+    .venv/bin/python benchmarks/bench_nn.py --cv --models wave
+Override params like `dvc exp run -S`: --set nn.epochs=2 --set efficientnet.backbone=efficientnet_b0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from hms.io import write_json  # noqa: E402
+from hms.logs import setup_logging  # noqa: E402
+from hms.models.nets import create_model, get_net, model_config  # noqa: E402
+from hms.params import load_params  # noqa: E402
+from hms.train.loss import kl_loss  # noqa: E402
+from hms.train.nn.config import loop_config  # noqa: E402
+from hms.train.nn.data import flip  # noqa: E402
+from hms.train.nn.device import available_cores, make_runtime  # noqa: E402
+from hms.train.nn.loop import make_optimizer  # noqa: E402
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def apply_overrides(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        key, _, value = item.partition("=")
+        node = params
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
+def feature_shape(params: dict[str, Any], kind: str) -> tuple[int, ...]:
+    f = params.get("features", {})
+    if kind == "mosaic":
+        m = f.get("mosaic", {})
+        return (len(m.get("panels", [0] * 8)), int(m.get("n_freqs", 64)), int(m.get("n_frames", 128)))
+    w = f.get("waves", {})
+    return (18, int(w.get("seconds", 50)) * int(w.get("fs_out", 40)))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) -> dict[str, Any]:
+    spec = get_net(name)
+    cfg = model_config(name, params.get(name))
+    loop = loop_config({**params, "nn": {**params.get("nn", {}), "amp": amp}}, cfg, name)
+    rt = make_runtime(loop, image_model=spec.features == "mosaic")
+    shape = feature_shape(params, spec.features)
+    torch.manual_seed(0)
+    model = create_model(name, cfg, shape).to(rt.device)
+    if rt.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, loop, 1e-4)
+    scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
+    x = torch.randn(loop.batch_size, *shape, device=rt.device)
+    y = torch.softmax(torch.randn(loop.batch_size, 6, device=rt.device), dim=1)
+    model.train()
+
+    def step() -> None:
+        with rt.autocast():
+            loss = kl_loss(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    for _ in range(2):  # warm-up (cudnn autotune, allocator)
+        step()
+    _sync(rt.device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(rt.device)
+    train_sps = steps * loop.batch_size / (time.perf_counter() - t)
+
+    model.eval()
+
+    @torch.no_grad()
+    def infer(batch: torch.Tensor) -> None:
+        with rt.autocast():
+            p = torch.softmax(model(batch).float(), dim=1)
+            if cfg.tta_flip:
+                p = p + torch.softmax(model(flip(batch, spec.features, batched=True)).float(), dim=1)
+
+    one = x[:1]
+    infer(one)
+    lat = []
+    for _ in range(reps):
+        _sync(rt.device)
+        t = time.perf_counter()
+        infer(one)
+        _sync(rt.device)
+        lat.append(time.perf_counter() - t)
+    xb = torch.randn(loop.eval_batch_size, *shape, device=rt.device)
+    infer(xb)
+    _sync(rt.device)
+    t = time.perf_counter()
+    for _ in range(max(1, reps // 5)):
+        infer(xb)
+    _sync(rt.device)
+    infer_sps = max(1, reps // 5) * len(xb) / (time.perf_counter() - t)
+    return {"model": name, "net": getattr(cfg, "backbone", "wave1d"), "input": list(shape),
+            "image_size": getattr(cfg, "image_size", None), "device": str(rt.device),
+            "amp": str(rt.amp_dtype).replace("torch.", "") if rt.amp_dtype else "off", "threads": torch.get_num_threads(),
+            "batch_size": loop.batch_size, "train_samples_per_s": round(train_sps, 1),
+            "latency_ms_per_eeg": round(1000 * statistics.median(lat), 2), "tta_flip": cfg.tta_flip,
+            "infer_samples_per_s": round(infer_sps, 1),
+            "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)}
+
+
+def cv(name: str, params: dict[str, Any], features_root: Path, prepared: Path) -> dict[str, Any]:
+    import pandas as pd
+
+    from hms.data.targets import TARGET_COLS
+    from hms.metrics import cv_scores
+    from hms.prior import prior_oof
+    from hms.train.nn import fit
+
+    train = pd.read_parquet(prepared / "train.parquet")
+    test = pd.read_parquet(prepared / "test.parquet")
+    y, votes = train[list(TARGET_COLS)].to_numpy(), train["n_votes"].to_numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        result = fit(name, params, train, test, features_root / get_net(name).features, Path(tmp) / "model",
+                     live_dir=Path(tmp) / "live")
+        seconds = time.perf_counter() - t
+    s, prior = cv_scores(y, result.oof, votes), cv_scores(y, prior_oof(train), votes)
+    return {"model": name, "kl_all": s["kl_all"], "kl_hq": s["kl_hq"], "prior_kl_all": prior["kl_all"],
+            "prior_kl_hq": prior["kl_hq"], "fit_seconds": round(seconds, 1), "n_train": len(train),
+            "folds": int(train["fold"].nunique()), **{k: result.extra[k] for k in ("best_epochs", "fold_train_seconds")}}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--speed", action="store_true", help="throughput / latency on random inputs (default)")
+    mode.add_argument("--cv", action="store_true", help="cross-validated fit on the pipeline's features")
+    ap.add_argument("--models", nargs="+", default=["efficientnet", "resnet", "wave"])
+    ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
+    ap.add_argument("--merge", type=Path, action="append", default=[], help="YAML deep-merged over --params (e.g. configs/full.yaml)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="params override, e.g. nn.batch_size=64")
+    ap.add_argument("--steps", type=int, default=5, help="timed training steps per model (speed)")
+    ap.add_argument("--reps", type=int, default=20, help="timed single-eeg inferences per model (speed)")
+    ap.add_argument("--features-root", type=Path, default=Path("features"), help="dir holding mosaic/ and waves/ (cv)")
+    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="dir with train/test.parquet (cv)")
+    ap.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = ap.parse_args(argv)
+    setup_logging("WARNING")
+    params = load_params(args.params)
+    for extra in args.merge:
+        params = deep_merge(params, yaml.safe_load(extra.read_text()) or {})
+    params = apply_overrides(params, args.set)
+    rows: list[dict[str, Any]] = []
+    for name in args.models:
+        if args.cv:
+            rows.append(cv(name, params, args.features_root, args.prepared))
+        else:
+            # on a GPU: AMP off and on; on CPU the loop always trains in fp32
+            for amp in (("off", "auto") if torch.cuda.is_available() else ("off",)):
+                rows.append(speed(name, params, amp, args.steps, args.reps))
+        print(json.dumps(rows[-1]), flush=True)
+    meta = {"cores": available_cores(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "torch": torch.__version__}
+    if args.out:
+        write_json({"meta": meta, "results": rows}, args.out)
+    print(json.dumps(meta))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""The one training loop of the neural models: KL loss on log-softmax against the normalised votes,
+optional two-stage schedule (all eegs, then >= 10-vote eegs), best epoch kept by validation KL."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from hms.metrics import cv_scores
+from hms.models.nets import NetConfig, create_model
+from hms.seed import derive_seed, seed_everything
+from hms.train.loss import kl_loss
+from hms.train.nn.config import LoopConfig
+from hms.train.nn.data import Augmenter, FeatureDataset, flip
+from hms.train.nn.device import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class MetricLogger(Protocol):
+    def __call__(self, fold: int, epoch: int, values: dict[str, float]) -> None: ...
+
+
+@dataclass
+class FoldInputs:
+    """Everything one fold trains on; rows index the train feature array / prepared table."""
+
+    array: np.ndarray  # (n_train, ...) feature memmap
+    targets: np.ndarray  # (n_train, 6) normalised votes
+    n_votes: np.ndarray  # (n_train,)
+    train_rows: np.ndarray
+    valid_rows: np.ndarray
+
+
+@dataclass
+class FoldResult:
+    state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_score: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class Stage:
+    name: str
+    rows: np.ndarray
+    weights: np.ndarray
+    epochs: int
+    lr: float
+
+
+def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float, hq_min_votes: int) -> list[Stage]:
+    """Stage 1: all training rows (lq rows weighted `lq_weight`, or hq rows only when `hq_only`);
+    stage 2: hq rows at lr x stage2_lr_mult."""
+    rows = inputs.train_rows
+    hq = inputs.n_votes[rows] >= hq_min_votes
+    if loop.hq_only:
+        rows1, w1 = rows[hq], np.ones(int(hq.sum()), np.float32)
+    else:
+        rows1, w1 = rows, np.where(hq, 1.0, loop.lq_weight).astype(np.float32)
+    if len(rows1) == 0:
+        raise ValueError("nn: no training eegs in this fold (hq_only with no eeg of >= 10 votes?)")
+    stages = [Stage("stage1", rows1, w1, loop.epochs, lr)]
+    if loop.stage2_epochs > 0:
+        if hq.sum() == 0:
+            log.warning("stage 2 skipped: no eeg with >= %d votes in the training folds", hq_min_votes)
+        else:
+            stages.append(Stage("stage2", rows[hq], np.ones(int(hq.sum()), np.float32), loop.stage2_epochs,
+                                lr * loop.stage2_lr_mult))
+    return stages
+
+
+def make_optimizer(model: nn.Module, loop: LoopConfig, lr: float) -> torch.optim.Optimizer:
+    # no weight decay on biases and norm parameters (the usual AdamW recipe)
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": loop.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if loop.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    if loop.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=loop.momentum, nesterov=loop.momentum > 0)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, loop: LoopConfig, lr: float, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    total_steps = max(total_steps, 1)
+    if loop.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps,
+                                                   pct_start=max(loop.warmup_frac, 1e-3), anneal_strategy="cos")
+    warmup = int(loop.warmup_frac * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if loop.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(total_steps - warmup, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, order: np.ndarray | None = None,
+           drop_last: bool = False) -> DataLoader:
+    # `order` (a permutation) is the sampler: batch order comes from our seeded numpy generator only.
+    return DataLoader(dataset, batch_size=batch_size, sampler=None if order is None else order.tolist(),
+                      shuffle=False, drop_last=drop_last, num_workers=rt.num_workers, pin_memory=rt.pin_memory,
+                      persistent_workers=False)
+
+
+@torch.no_grad()
+def predict_rows(model: nn.Module, array: np.ndarray, rows: np.ndarray, cfg: NetConfig, features: str,
+                 rt: Runtime, batch_size: int, targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
+    """(len(rows), 6) float64 probabilities (mean over the input and its flip when `tta_flip`), and
+    the mean KL loss of the plain (unflipped) logits when targets are given."""
+    model.eval()
+    ds = FeatureDataset(array, rows, cfg, targets=targets)
+    out, loss_sum = [], 0.0
+    for x, y, _ in loader(ds, batch_size, rt):
+        x = _to_device(x, rt)
+        with rt.autocast():
+            logits = model(x).float()
+            probs = torch.softmax(logits.double(), dim=1)
+            if cfg.tta_flip:
+                probs = 0.5 * (probs + torch.softmax(model(flip(x, features, batched=True)).double(), dim=1))
+        if targets is not None:
+            loss_sum += float(kl_loss(logits, y.to(rt.device))) * len(x)
+        out.append(probs.cpu().numpy())
+    probs = np.concatenate(out) if out else np.zeros((0, 6))
+    return probs, (loss_sum / max(len(rows), 1) if targets is not None else None)
+
+
+def _to_device(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    x = x.to(rt.device, non_blocking=rt.pin_memory)
+    if rt.channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def train_fold(name: str, features: str, model_cfg: NetConfig, loop: LoopConfig, lr: float, rt: Runtime,
+               inputs: FoldInputs, seed: int, fold: int, hq_min_votes: int,
+               on_epoch: MetricLogger | None = None) -> FoldResult:
+    """Train one fold; returns the state dict of the epoch with the best validation `select_on`."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    sample_shape = tuple(inputs.array.shape[1:])
+    model = create_model(name, model_cfg, sample_shape).to(rt.device)
+    if rt.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    augment = Augmenter(model_cfg, features, sample_shape)
+    scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
+    mix_gen = torch.Generator().manual_seed(derive_seed(seed, "mixup"))
+    valid_targets = inputs.targets[inputs.valid_rows]
+    valid_votes = inputs.n_votes[inputs.valid_rows]
+    best: FoldResult | None = None
+    history: list[dict[str, Any]] = []
+    epoch = 0
+    for stage in plan_stages(inputs, loop, lr, hq_min_votes):
+        ds = FeatureDataset(inputs.array, stage.rows, model_cfg, inputs.targets[stage.rows], stage.weights, augment)
+        drop_last = len(ds) > loop.batch_size  # no 1-sample tail batch: BatchNorm needs > 1 value
+        steps_per_epoch = len(ds) // loop.batch_size if drop_last else 1
+        opt = make_optimizer(model, loop, stage.lr)
+        sched = make_scheduler(opt, loop, stage.lr, steps_per_epoch * stage.epochs)
+        for _ in range(stage.epochs):
+            epoch += 1
+            ep_seed = derive_seed(seed, stage.name, epoch)
+            ds.set_epoch_seed(ep_seed)
+            order = np.random.default_rng(ep_seed).permutation(len(ds))
+            model.train()
+            loss_sum, weight_sum = 0.0, 0.0
+            bar = tqdm(loader(ds, loop.batch_size, rt, order, drop_last), desc=f"{name} fold {fold} {stage.name} ep {epoch}",
+                       leave=False, mininterval=2.0)
+            for x, y, w in bar:
+                x, y, w = _to_device(x, rt), y.to(rt.device), w.to(rt.device)
+                if model_cfg.mixup_alpha > 0 and torch.rand(1, generator=mix_gen).item() < model_cfg.mixup_prob:
+                    x, y, w = _mixup(x, y, w, model_cfg.mixup_alpha, mix_gen)
+                with rt.autocast():
+                    loss = kl_loss(model(x), y, w)
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(opt)
+                else:
+                    loss.backward()
+                if loop.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), loop.grad_clip)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                sched.step()
+                loss_sum += float(loss.detach()) * float(w.sum())
+                weight_sum += float(w.sum())
+                bar.set_postfix(loss=f"{loss_sum / max(weight_sum, 1e-12):.4f}", refresh=False)
+            probs, valid_loss = predict_rows(model, inputs.array, inputs.valid_rows, model_cfg, features, rt,
+                                             loop.eval_batch_size, valid_targets)
+            scores = cv_scores(valid_targets, probs, valid_votes)
+            row = {"epoch": epoch, "stage": stage.name, "lr": stage.lr, "train_loss": loss_sum / max(weight_sum, 1e-12),
+                   "valid_loss": valid_loss, "valid_kl_all": scores["kl_all"], "valid_kl_hq": scores["kl_hq"]}
+            history.append(row)
+            if on_epoch is not None:
+                on_epoch(fold, epoch, row)
+            log.info("%s fold %d %s epoch %d: train %.4f valid %.4f kl_all %.4f kl_hq %s", name, fold, stage.name, epoch,
+                     row["train_loss"], valid_loss, scores["kl_all"], scores["kl_hq"])
+            score = scores[loop.select_on] if scores[loop.select_on] is not None else scores["kl_all"]
+            if best is None or score < best.best_score:
+                # deep copy on CPU: the model keeps training
+                best = FoldResult({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, epoch, score)
+    assert best is not None
+    best.history = history
+    best.seconds = time.perf_counter() - start
+    return best
+
+
+def _mixup(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, alpha: float,
+           gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # lam from numpy seeded by the fold's torch generator: one generator drives all mixup draws
+    lam = float(np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen))).beta(alpha, alpha))
+    perm = torch.randperm(len(x), generator=gen).to(x.device)
+    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm], lam * w + (1 - lam) * w[perm]
+
