@@ -42,13 +42,7 @@ from hms.train.nn.config import loop_config  # noqa: E402
 from hms.train.nn.data import flip  # noqa: E402
 from hms.train.nn.device import available_cores, make_runtime  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in (over or {}).items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+from hms.params import deep_merge  # noqa: E402
 
 
 def apply_overrides(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -43,6 +43,17 @@ def _predict(args: argparse.Namespace) -> None:
     print(out)
 
 
+def _merge_params(args: argparse.Namespace) -> None:
+    import yaml
+
+    from hms.io import write_text
+    from hms.params import merge_params_file
+
+    merged = merge_params_file(args.params, args.config)
+    write_text(yaml.safe_dump(merged, sort_keys=False), args.out or args.params)
+    print(f"{args.config} merged into {args.out or args.params}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hms",
@@ -85,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (default submission.csv)")
     p.add_argument("--workers", type=int, default=2, help="worker processes for features (default 2)")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("merge-params", help="deep-merge a config file (e.g. configs/full.yaml) into params.yaml",
+                       description="Write params.yaml with the blocks of CONFIG merged in key by key (comments are not kept; "
+                                   "git shows the change). Use --out to write elsewhere.")
+    p.add_argument("config", help="YAML file whose blocks override params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file to read (default params.yaml)")
+    p.add_argument("--out", default=None, help="file to write (default: overwrite --params)")
+    p.set_defaults(func=_merge_params)
     return parser
 
 

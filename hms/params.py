@@ -28,3 +28,26 @@ def to_dataclass(cls: type[T], values: dict[str, Any] | None, where: str) -> T:
             f"params.yaml: unknown key(s) {unknown} in block '{where}'; known keys: {sorted(names)}"
         )
     return cls(**values)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:
+    """`base` with `over` merged in: nested blocks merge key by key, other values are replaced."""
+    import copy
+
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def merge_params_file(params_path: str | Path, overrides_path: str | Path) -> dict[str, Any]:
+    """params.yaml deep-merged with a config file such as configs/full.yaml (unknown top-level blocks are an error)."""
+    base = load_params(params_path)
+    over = load_params(overrides_path)
+    unknown = sorted(set(over) - set(base))
+    if unknown:
+        raise ValueError(f"{overrides_path}: block(s) {unknown} are not in {params_path}")
+    return deep_merge(base, over)

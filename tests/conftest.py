@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
+
+from hms.params import merge_params_file
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -19,16 +19,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 KAGGLE_SAMPLE = FIXTURES / "kaggle_sample"
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
 def load_tiny_params() -> dict[str, Any]:
-    base = yaml.safe_load((REPO / "params.yaml").read_text())
-    return deep_merge(base, yaml.safe_load((Path(__file__).parent / "tiny_params.yaml").read_text()))
+    return merge_params_file(REPO / "params.yaml", Path(__file__).parent / "tiny_params.yaml")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,10 @@ def copy_repo(dst: Path) -> Path:
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
     (dst / "metrics").mkdir(exist_ok=True)
+    git = ["git", "-c", "user.name=hms-test", "-c", "user.email=hms-test@example.invalid"]
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dst, check=True)
+    subprocess.run([*git, "commit", "-qm", "snapshot"], cwd=dst, check=True)  # dvclive needs a commit
     return dst
 
 
@@ -52,6 +55,19 @@ def test_repro_prepares_and_scores_baseline(repro: Path) -> None:
     assert len(train) == load_tiny_params_n_train() and train["fold"].nunique() == 3
     prior = json.loads((repro / "metrics/prior.json").read_text())
     assert prior["kl_all"] > 0 and prior["kl_hq"] > 0 and set(prior["folds"]) == {"0", "1", "2"}
+
+
+def test_repro_runs_the_whole_dag(repro: Path) -> None:
+    from hms.models.registry import BASE_MODELS
+
+    table = json.loads((repro / "metrics/evaluate.json").read_text())
+    for name in ("prior", *BASE_MODELS, "ensemble"):
+        assert table[name]["kl_all"] > 0, name
+    assert table["floor_hq"] < table["prior"]["kl_hq"]
+    sub = pd.read_csv(repro / "submission.csv")
+    sample = pd.read_csv(repro / "data/synthetic/sample_submission.csv")
+    assert list(sub.columns) == list(sample.columns) and sub["eeg_id"].tolist() == sample["eeg_id"].tolist()
+    assert (repro / "models/ensemble/blender.json").is_file()
 
 
 def test_repro_is_up_to_date_after_a_run(repro: Path) -> None:

@@ -108,8 +108,12 @@ def run_chunks(fn: Callable[[list[dict[str, Any]]], np.ndarray], chunks: list[li
                workers: int) -> Iterator[np.ndarray]:
     """Results of fn(chunk) in chunk order; at most 2 x workers chunks in flight (bounded memory)."""
     if workers <= 1 or len(chunks) <= 1:
-        for c in chunks:
-            yield fn(c)
+        # One BLAS thread in-process too: outputs must be byte-identical whatever `workers` is.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            for c in chunks:
+                yield fn(c)
         return
     with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
         pending: list[Future] = []

@@ -56,9 +56,15 @@ def _write_tables(plan: LabelPlan, tmp: Path) -> None:
 
 def _one_thread() -> None:
     """Worker processes share the cores: no nested BLAS/OpenMP threads."""
+    _single_thread()
+
+
+def _single_thread():
+    """Limit BLAS/OpenMP to one thread (also a context manager): multi-threaded reductions change the
+    last bits of float results, and files must be byte-identical whatever `workers` is."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
+    return threadpool_limits(1)
 
 
 def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs: int | None = None,
@@ -82,10 +88,12 @@ def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs
         bar = tqdm(total=len(plan.train["eeg_id"].unique()) + len(plan.test), desc="synth eegs", unit="eeg")
         n_bytes = 0
         if workers <= 1:
-            results = (generate_spectrogram_group(j, str(tmp)) for j in jobs)
-            for res in results:
-                n_bytes += res["bytes"]
-                bar.update(res["eegs"])
+            # One BLAS thread here too: results must not depend on the number of workers.
+            with _single_thread():
+                for job in jobs:
+                    res = generate_spectrogram_group(job, str(tmp))
+                    n_bytes += res["bytes"]
+                    bar.update(res["eegs"])
         else:
             with ProcessPoolExecutor(max_workers=workers, initializer=_one_thread) as pool:
                 for res in pool.map(generate_spectrogram_group, jobs, [str(tmp)] * len(jobs), chunksize=4):
