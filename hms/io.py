@@ -22,6 +22,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -53,3 +54,9 @@ def write_text(text: str, path: str | os.PathLike) -> None:
 def write_npy(arr: np.ndarray, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, arr)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
