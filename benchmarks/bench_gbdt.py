@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -27,21 +26,10 @@ sys.path.insert(0, str(REPO))
 from hms.data.targets import TARGET_COLS  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.metrics import cv_scores  # noqa: E402
-from hms.params import load_params  # noqa: E402
+from hms.params import apply_overrides, load_params  # noqa: E402
 from hms.prior import prior_oof  # noqa: E402
 from hms.train.gbdt import fit  # noqa: E402
 from hms.train.gbdt.toydata import toy_tables, write_toy_features  # noqa: E402
-
-
-def apply_overrides(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node = params
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
-    return params
 
 
 def scores(train: pd.DataFrame, probs) -> dict[str, float]:

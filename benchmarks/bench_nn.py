@@ -36,24 +36,13 @@ import torch  # noqa: E402
 from hms.io import write_json  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.models.nets import create_model, get_net, model_config  # noqa: E402
-from hms.params import load_params  # noqa: E402
+from hms.params import apply_overrides, load_params  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
 from hms.train.nn.config import loop_config  # noqa: E402
 from hms.train.nn.data import flip  # noqa: E402
 from hms.train.nn.device import available_cores, make_runtime  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
 from hms.params import deep_merge  # noqa: E402
-
-
-def apply_overrides(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    for item in overrides:
-        key, _, value = item.partition("=")
-        node = params
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
-    return params
 
 
 def feature_shape(params: dict[str, Any], kind: str) -> tuple[int, ...]:

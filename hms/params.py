@@ -51,3 +51,17 @@ def merge_params_file(params_path: str | Path, overrides_path: str | Path) -> di
     if unknown:
         raise ValueError(f"{overrides_path}: block(s) {unknown} are not in {params_path}")
     return deep_merge(base, over)
+
+
+def apply_overrides(params: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` overrides (values parsed as YAML), as `dvc exp run -S` does."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not of the form key.sub=value")
+        node = params
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return params
