@@ -97,21 +97,24 @@ def compute_chunk(kind: str, data: DataDir, split: str, sig: SignalConfig, cfg: 
     return tabular_batch(raw, spec, sig, cfg, ids)
 
 
-def _init_worker() -> None:
-    # Each worker handles its own chunk; nested BLAS threads would only oversubscribe the cores.
+def single_thread():
+    """BLAS/OpenMP limited to one thread (also a context manager). Every feature is computed this way,
+    in workers and in-process alike: multi-threaded reductions change the last bits, and features
+    must be byte-identical whatever `workers` is."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
+    return threadpool_limits(1)
+
+
+def _init_worker() -> None:
+    single_thread()
 
 
 def run_chunks(fn: Callable[[list[dict[str, Any]]], np.ndarray], chunks: list[list[dict[str, Any]]],
                workers: int) -> Iterator[np.ndarray]:
     """Results of fn(chunk) in chunk order; at most 2 x workers chunks in flight (bounded memory)."""
     if workers <= 1 or len(chunks) <= 1:
-        # One BLAS thread in-process too: outputs must be byte-identical whatever `workers` is.
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):
+        with single_thread():
             for c in chunks:
                 yield fn(c)
         return
