@@ -35,3 +35,12 @@ def _key_int(key: int | str) -> int:
     if isinstance(key, int):
         return key
     return int.from_bytes(key.encode()[:8].ljust(8, b"\0"), "little") ^ len(key)
+
+
+def single_thread():
+    """Limit BLAS/OpenMP to one thread; works as a call or a context manager. Multi-threaded
+    reductions change the last bits of float results, so data and features computed under it are
+    byte-identical whatever the number of worker processes."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)

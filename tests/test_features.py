@@ -21,7 +21,8 @@ from hms.data.targets import make_test_samples
 from hms.data.windows import load_window
 from hms.features import build as fbuild
 from hms.features import store
-from hms.features.build import FEATURE_KINDS, build_features, parse_config, single_thread
+from hms.features.build import FEATURE_KINDS, build_features, parse_config
+from hms.seed import single_thread
 from hms.features.mosaic import MosaicConfig, mosaic_batch
 from hms.features.tabular import TabularConfig, feature_manifest, tabular_batch
 from hms.features.waves import WavesConfig, waves_batch

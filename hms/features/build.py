@@ -30,6 +30,7 @@ from hms.features.waves import WavesConfig, waves_batch, waves_shape
 from hms.features.windows import load_eeg_batch, load_spec_batch, sample_label
 from hms.io import write_csv, write_parquet
 from hms.params import to_dataclass
+from hms.seed import single_thread
 from hms.signal.montage import BIPOLAR_NAMES, panel_flip_index
 from hms.signal.preprocess import SignalConfig
 
@@ -95,15 +96,6 @@ def compute_chunk(kind: str, data: DataDir, split: str, sig: SignalConfig, cfg: 
     if kind == "mosaic":
         return mosaic_batch(raw, spec, sig, cfg, ids)
     return tabular_batch(raw, spec, sig, cfg, ids)
-
-
-def single_thread():
-    """BLAS/OpenMP limited to one thread (also a context manager). Every feature is computed this way,
-    in workers and in-process alike: multi-threaded reductions change the last bits, and features
-    must be byte-identical whatever `workers` is."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
 
 
 def _init_worker() -> None:

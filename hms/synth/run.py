@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from hms.constants import HQ_MIN_VOTES, SUBMISSION_COLUMNS, VOTE_COLS
 from hms.data.targets import TARGET_COLS, make_samples
 from hms.metrics import kl_divergence
+from hms.seed import single_thread
 from hms.synth.config import get_config
 from hms.synth.files import generate_spectrogram_group
 from hms.synth.labels import LabelPlan, sample_labels
@@ -56,15 +57,7 @@ def _write_tables(plan: LabelPlan, tmp: Path) -> None:
 
 def _one_thread() -> None:
     """Worker processes share the cores: no nested BLAS/OpenMP threads."""
-    _single_thread()
-
-
-def _single_thread():
-    """Limit BLAS/OpenMP to one thread (also a context manager): multi-threaded reductions change the
-    last bits of float results, and files must be byte-identical whatever `workers` is."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1)
+    single_thread()
 
 
 def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs: int | None = None,
@@ -89,7 +82,7 @@ def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs
         n_bytes = 0
         if workers <= 1:
             # One BLAS thread here too: results must not depend on the number of workers.
-            with _single_thread():
+            with single_thread():
                 for job in jobs:
                     res = generate_spectrogram_group(job, str(tmp))
                     n_bytes += res["bytes"]
