@@ -14,13 +14,18 @@ import pandas as pd
 from hms.constants import HQ_MIN_VOTES, KL_EPS
 
 
-def kl_per_row(y_true: np.ndarray, y_pred: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
+def kl_terms(y_true: np.ndarray, y_pred: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
+    """(n, 6) per-class terms y_k log(y_k / p_k) of Kaggle's KL (summed over classes = its row KL)."""
     y = np.asarray(y_true, dtype=np.float64)
     p = np.clip(np.asarray(y_pred, dtype=np.float64), eps, 1 - eps)
     if y.shape != p.shape:
         raise ValueError(f"kl: shapes differ, targets {y.shape} vs predictions {p.shape}")
     safe_y = np.where(y > 0, y, 1.0)
-    return np.where(y > 0, y * np.log(safe_y / p), 0.0).sum(axis=1)
+    return np.where(y > 0, y * np.log(safe_y / p), 0.0)
+
+
+def kl_per_row(y_true: np.ndarray, y_pred: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
+    return kl_terms(y_true, y_pred, eps).sum(axis=1)
 
 
 def kl_divergence(y_true: np.ndarray, y_pred: np.ndarray, eps: float = KL_EPS) -> float:

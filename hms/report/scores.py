@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hms.constants import CLASSES, CONSENSUS, HQ_MIN_VOTES, KL_EPS, VOTE_COLS
+from hms.constants import CLASSES, CONSENSUS, HQ_MIN_VOTES, VOTE_COLS
 from hms.data.targets import TARGET_COLS
-from hms.metrics import kl_per_row
+from hms.metrics import kl_per_row, kl_terms
 
 
 def hq_mask(train: pd.DataFrame) -> np.ndarray:
@@ -39,9 +39,7 @@ def floor_scores(train: pd.DataFrame, latent_csv: str | os.PathLike) -> dict[str
 
 def class_kl(train: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
     """Per-class contribution to the KL (sum over classes = the KL), on all samples and on hq."""
-    y = train[list(TARGET_COLS)].to_numpy(np.float64)
-    p = np.clip(np.asarray(probs, dtype=np.float64), KL_EPS, 1 - KL_EPS)
-    terms = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / p), 0.0)
+    terms = kl_terms(train[list(TARGET_COLS)].to_numpy(), probs)
     hq = hq_mask(train)
     return pd.DataFrame({"class": list(CLASSES), "kl_all": terms.mean(axis=0),
                          "kl_hq": terms[hq].mean(axis=0) if hq.any() else np.nan})
