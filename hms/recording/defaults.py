@@ -1,0 +1,15 @@
+"""Defaults shared by the scan code and its command line, in a module with no heavy imports so
+that `hms --help` stays instant."""
+
+from __future__ import annotations
+
+# Event detection (hms.recording.events.EventConfig); set from measurement, see docs/scan.md.
+EVENT_THRESHOLD = 0.5
+EVENT_MIN_DURATION_S = 10.0
+EVENT_MERGE_GAP_S = 10.0
+EVENT_SMOOTH_S = 10.0
+
+# hms.synth.recording: a 60 min script (minutes), every pattern once, background between them.
+DEFAULT_SCRIPT = ("background:8,lpd:5,background:5,seizure:3,background:6,grda:5,background:5,gpd:4,"
+                  "background:4,lrda:5,background:10")
+LABEL_SCHEMES = ("tuh", "plain", "1010")
