@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="params file to read (default params.yaml)")
     p.add_argument("--out", default=None, help="file to write (default: overwrite --params)")
     p.set_defaults(func=_merge_params)
+    __import__("hms.recording.cli", fromlist=["add_commands"]).add_commands(sub)  # scan, synth-recording (issue 12)
     return parser
 
 

@@ -1,0 +1,146 @@
+"""Features of many overlapping windows from signals prepared once per chunk of the recording.
+
+`hms.features.*_batch` each start with `preprocess(raw window)` (NaN handling, bipolar montage,
+band-pass, clipping) and the waves also resample the window; for windows every 2 s that is 25
+times the same work on the same samples. Here `preprocess` and `resample` run once on a chunk of
+the recording and the windows are views into the result; what follows is the second half of each
+batch function, unchanged:
+- mosaic: `kaggle_panels` + `eeg_panels` (hms.features.mosaic), stacked in the config's panel order;
+  the E panels' STFT frames can also be computed once per chunk on a grid of frame centres and
+  each window take its frames from it (`chain_power_frames`, `eeg_panels_from_frames`): exact when
+  the window step is a multiple of the frame hop (0.39 s with the default 128 frames per 50 s,
+  e.g. --step 1.95), otherwise each frame is the grid frame nearest to it (at most hop / 6 =
+  65 ms away with the defaults);
+- waves: the central `seconds` of the resampled signal divided by `scale_uv`;
+- tabular: `eeg_pair_features` + `spec_features` (hms.features.tabular) and the same chain,
+  asymmetry, correlation, per-pair and quality columns as `tabular_batch`.
+
+Given the bipolar windows that `preprocess` makes of each window, these functions return exactly
+(bit for bit) what the batch functions return; tests/test_scan.py checks it. They belong in
+hms.features (each *_batch = preprocess + these), and are here only until that move (issue 12
+report): keep them in step with the batch functions until then.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from hms.constants import FS, SCALP_CHANNELS, SPEC_REGIONS
+from hms.features.mosaic import MosaicConfig, _sparse_bank, eeg_panels, kaggle_panels
+from hms.features.tabular import (AGG_CHAINS, ASYM_PAIRS, EEG_FEATURES, TabularConfig, _chain_agg, _mirror_corr,
+                                  eeg_pair_features, spec_features)
+from hms.features.waves import WavesConfig, waves_shape
+from hms.signal.montage import CHAIN_INDEX, CHAINS
+from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
+
+
+def mosaic_from_bipolar(bip: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """(B, 18, 10000) preprocessed bipolar windows (or a function giving the E panels
+    (B, 4, F, T), e.g. eeg_panels_from_frames) + (B, 300, 400) Kaggle windows -> mosaic_batch's output."""
+    parts: dict[str, np.ndarray] = {}
+    if any(p.startswith("K_") for p in cfg.panels):
+        k = kaggle_panels(spec, cfg)
+        parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
+    if any(p.startswith("E_") for p in cfg.panels):
+        e = bip() if callable(bip) else eeg_panels(bip, cfg)
+        parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
+    return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)
+
+
+def frame_hop(window_hop: int, step: int) -> int:
+    """Hop (samples) of the STFT frame grid shared by all windows: the windows' own frame hop when
+    window starts fall on it (then every window's frames are grid frames), else its largest divisor
+    <= hop / 3, so that each window's frames are the grid frames at most hop / 6 away."""
+    if step % window_hop == 0:
+        return window_hop
+    return max(d for d in range(1, window_hop // 3 + 1) if window_hop % d == 0)
+
+
+def chain_power_frames(bip: np.ndarray, origin: int, cfg: MosaicConfig, grid: int) -> tuple[np.ndarray, int]:
+    """Power of the 16 chain pairs of a (18, n) preprocessed stretch (its first sample is sample
+    `origin` of the recording) at the bins below fmax, in frames centred on the recording samples
+    that are multiples of `grid`: ((bins, 16, frames), stretch sample of frame 0). The same
+    `power_bins_major` as eeg_panels, run once for all the windows of the stretch."""
+    chains = np.concatenate([CHAIN_INDEX[c] for c in CHAINS])
+    k = needed_bins(filterbank(cfg.n_freqs, cfg.n_fft, float(FS), cfg.fmin_hz, cfg.fmax_hz, cfg.freq_scale))
+    first = (-origin) % grid
+    return power_bins_major(np.ascontiguousarray(bip[chains, first:]), cfg.n_fft, cfg.win_length, grid, n_bins=k), first
+
+
+def eeg_panels_from_frames(power: np.ndarray, first: int, grid: int, bip: np.ndarray, offsets: np.ndarray,
+                           window: int, cfg: MosaicConfig) -> np.ndarray:
+    """eeg_panels of the windows starting at samples `offsets` of the (18, n) stretch `bip`, from its
+    chain_power_frames: window frame j (centred at offset + j * hop) is the grid frame nearest to
+    it, except frame 0, which a window's own centred STFT pads with zeros before its first sample:
+    that one frame is computed per window, as eeg_panels does."""
+    hop = window // cfg.n_frames
+    if hop % grid:
+        raise ValueError(f"frame grid {grid} does not divide the windows' frame hop {hop}")
+    bank = _sparse_bank(cfg.n_freqs, cfg.n_fft, cfg.fmin_hz, cfg.fmax_hz, cfg.freq_scale)
+    chains = np.concatenate([CHAIN_INDEX[c] for c in CHAINS])
+    k, pairs = power.shape[:2]
+    q0 = np.floor((np.asarray(offsets) - first) / grid + 0.5).astype(np.int64)
+    cols = np.arange(1, cfg.n_frames) * (hop // grid)
+    if q0.min() < 0 or q0.max() + cols[-1] >= power.shape[-1]:
+        raise ValueError("window frames outside the stretch's frame grid")
+    half = cfg.win_length // 2
+    out = np.empty((len(offsets), len(CHAINS), cfg.n_freqs, cfg.n_frames), dtype=np.float32)
+    p = np.empty((k, pairs, cfg.n_frames), dtype=np.float32)
+    for i, (o, q) in enumerate(zip(offsets, q0)):
+        p[:, :, :1] = power_bins_major(bip[chains, o: o + half], cfg.n_fft, cfg.win_length, hop, n_bins=k, max_frames=1)
+        p[:, :, 1:] = power[:, :, q + cols]
+        bands = (bank @ p.reshape(k, -1)).reshape(cfg.n_freqs, pairs, cfg.n_frames)
+        out[i] = mean_scaled_db(bands, group=4, top_db=cfg.top_db, axis=1).transpose(1, 0, 2)
+    return out
+
+
+def waves_from_resampled(x: np.ndarray, cfg: WavesConfig) -> np.ndarray:
+    """(B, 18, 50 s x fs_out) resampled preprocessed windows -> waves_batch's output."""
+    n = waves_shape(cfg)[1]
+    start = (x.shape[-1] - n) // 2
+    return (x[..., start:start + n] / cfg.scale_uv).astype(np.float32)
+
+
+def tabular_segment(window_samples: int, cfg: TabularConfig) -> tuple[int, int]:
+    """[start, stop) within a window of the central segment the EEG features use."""
+    n = int(round(cfg.eeg_seconds * FS))
+    start = (window_samples - n) // 2
+    return start, start + n
+
+
+def tabular_from_bipolar(seg: np.ndarray, spec: np.ndarray, eeg_nan_frac: np.ndarray, cfg: TabularConfig) -> np.ndarray:
+    """Central segments (B, 18, eeg_seconds x 200) of the preprocessed bipolar windows, the Kaggle
+    windows (B, 300, 400) and each raw window's NaN share -> tabular_batch's output."""
+    seg = np.asarray(seg).astype(np.float64)
+    per = eeg_pair_features(seg, cfg)
+    cols = spec_features(spec, cfg)
+    chain = {c: {name: _chain_agg(per, name, c) for name in per} for c in AGG_CHAINS}
+    for c in AGG_CHAINS:
+        cols.extend(chain[c].values())
+    for left, right in ASYM_PAIRS:
+        for name in per:
+            lv, rv = chain[left][name], chain[right][name]
+            if EEG_FEATURES[name][1]:
+                s = lv + rv
+                cols.append(np.where(s > 0, (lv - rv) / np.maximum(s, 1e-30), 0.0))
+            else:
+                cols.append(lv - rv)
+    for left, right in ASYM_PAIRS:
+        cols.append(_mirror_corr(seg, left, right))
+    if cfg.per_channel:
+        for ch in range(seg.shape[1]):
+            cols.extend(v[:, ch] for v in per.values())
+    cols.append(np.asarray(eeg_nan_frac, dtype=np.float64))
+    cols.append(np.isnan(spec).mean(axis=(1, 2)))
+    out = np.stack(cols, axis=1)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def nan_share(raw_block: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Share of NaN samples of the 19 scalp channels in windows [s, s + length) of a (20, n) block
+    (tabular's eeg_nan_frac), from one cumulative count."""
+    counts = np.isnan(raw_block[: len(SCALP_CHANNELS)]).sum(axis=0)
+    cs = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+    return (cs[starts + length] - cs[starts]) / float(len(SCALP_CHANNELS) * length)

@@ -1,0 +1,64 @@
+"""Wall-clock seconds per scan step (read, filter, spectrogram, features per kind, each model, ...),
+accumulated over the whole scan: the benchmark prints them, `scan_summary.json` keeps them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from typing import Iterator
+
+
+class StepTimer:
+    """Wall seconds and CPU seconds per step. CPU = of the thread running the step (steps run in two
+    threads during a scan; torch's own intra-op threads, when more than one, are not counted).
+    On a shared machine the CPU seconds are the steadier figure."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            self.seconds[step] += time.perf_counter() - t0
+            self.cpu[step] += time.thread_time() - c0
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """{step: {"wall": s, "cpu": s}}, slowest first."""
+        order = sorted(self.seconds, key=lambda k: -self.seconds[k])
+        return {k: {"wall": round(self.seconds[k], 3), "cpu": round(self.cpu[k], 3)} for k in order}
+
+
+class RepeatFilter(logging.Filter):
+    """Let the first `limit` records of a logger through and count the rest: the per-window NaN
+    warnings of the feature code would otherwise repeat for every window of a long recording."""
+
+    def __init__(self, limit: int = 3) -> None:
+        super().__init__()
+        self.limit, self.count = limit, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.count += 1
+        return self.count <= self.limit
+
+
+@contextlib.contextmanager
+def capped_warnings(logger_names: tuple[str, ...], limit: int = 3) -> Iterator[dict[str, int]]:
+    """Cap the records of `logger_names` at `limit` each; yields {logger: records seen} when done."""
+    filters = {name: RepeatFilter(limit) for name in logger_names}
+    for name, f in filters.items():
+        logging.getLogger(name).addFilter(f)
+    counts: dict[str, int] = {}
+    try:
+        yield counts
+    finally:
+        for name, f in filters.items():
+            logging.getLogger(name).removeFilter(f)
+            counts[name] = f.count
+            if f.count > limit:
+                logging.getLogger(name).warning("... %d more warnings like these were not shown", f.count - limit)
