@@ -9,7 +9,8 @@ features per kind, each base model, blend, outputs). The load average before and
 printed next to it: on a shared machine the wall figures depend on it, the CPU figures much less.
 
 Configurations: `default` (2 threads, flip TTA as saved), `no-tta`, `1-thread`, `exact` (each
-window filtered on its own, as `hms predict`), `step4` (a window every 4 s); e.g.
+window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `jit` (torch.jit-
+optimised image backbones), `jit-no-tta`; e.g.
     python benchmarks/bench_scan.py --models /work/baseline/models --hours 1,4
     python benchmarks/bench_scan.py --models models --hours 1 --configs default,no-tta,step4
 """
@@ -33,6 +34,8 @@ CONFIGS: dict[str, dict] = {
     "1-thread": {"threads": 1},
     "exact": {"exact": True},
     "step4": {"step_s": 4.0},
+    "jit": {"jit": True},
+    "jit-no-tta": {"jit": True, "tta": False},
 }
 
 CHILD = r"""
@@ -74,6 +77,88 @@ def run(rec: Path, models: Path, out: Path, opts: dict) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def compare(keep: Path, hours: float, configs: list[str], truth: Path) -> None:
+    """Each configuration's probabilities against `default` (at the windows both scored) and its
+    event recovery against the script: the accuracy cost of the speed options."""
+    import numpy as np
+    import pandas as pd
+
+    from hms.constants import CLASSES
+    from hms.metrics import kl_per_row
+
+    segs = pd.read_csv(truth)
+    ref = pd.read_parquet(keep / f"out_{hours:g}h_default" / "windows.parquet") if "default" in configs else None
+    print(f"\naccuracy cost, {hours:g} h ({len(segs)} scripted segments)")
+    print(f"   {'config':<12}{'mean|dp|':>10}{'max|dp|':>10}{'KL(def||cfg)':>14}{'found':>7}{'coverage':>10}{'bg events':>11}")
+    for name in configs:
+        t = pd.read_parquet(keep / f"out_{hours:g}h_{name}" / "windows.parquet")
+        ev = pd.read_csv(keep / f"out_{hours:g}h_{name}" / "events.csv")
+        dp = mx = kl = float("nan")
+        if ref is not None:
+            m = ref.merge(t, on="start_s", suffixes=("", "_c"))
+            a, b = m[list(CLASSES)].to_numpy(), m[[f"{c}_c" for c in CLASSES]].to_numpy()
+            dp, mx, kl = float(np.abs(a - b).mean()), float(np.abs(a - b).max()), float(kl_per_row(a, b).mean())
+        found, cover, bg = 0, [], 0
+        for s in segs.itertuples():
+            ov = (np.minimum(ev["end_s"], s.end_s) - np.maximum(ev["start_s"], s.start_s)).clip(0)
+            if s.kind == "background":
+                inner = (np.minimum(ev["end_s"], s.end_s - 30) - np.maximum(ev["start_s"], s.start_s + 30)).clip(0)
+                bg += int((inner > 0).sum())
+            else:
+                c = ov[ev["pattern"] == s.pattern].sum() / (s.end_s - s.start_s)
+                found += int(c > 0)
+                cover.append(c)
+        print(f"   {name:<12}{dp:>10.4f}{mx:>10.4f}{kl:>14.5f}{found:>4}/{len(cover):<2}{np.mean(cover):>10.0%}{bg:>11}")
+
+
+def oof_cost(workdir: Path, models: Path) -> None:
+    """Out-of-fold KL of each neural model with and without the flip TTA (and with the jit option):
+    each fold model scores its own validation eegs of the training run in `workdir`."""
+    import numpy as np
+    import pandas as pd
+
+    from hms.data.targets import TARGET_COLS
+    from hms.features.store import open_array
+    from hms.metrics import cv_scores
+    from hms.recording.adapter import _jit_backbone
+    from hms.ensemble.stack import BLENDER_FILE, load_blender
+    from hms.models.nets import get_net, model_config
+    from hms.train.nn.config import LoopConfig
+    from hms.train.nn.crossval import _load_model, read_model_config
+    from hms.train.nn.device import make_runtime
+    from hms.train.nn.loop import predict_rows
+    import dataclasses
+    import torch
+
+    train = pd.read_parquet(workdir / "data" / "prepared" / "train.parquet")
+    y = train[list(TARGET_COLS)].to_numpy()
+    print(f"\nOOF KL of the neural models on {workdir} ({len(train)} eegs): flip TTA as saved / off / jit")
+    for name in load_blender(models / "ensemble" / BLENDER_FILE).models:
+        config = json.loads((models / name / "config.json").read_text())
+        if config.get("kind") == "tabular":
+            continue
+        spec = get_net(name)
+        cfg = model_config(name, read_model_config(models / name, name)["model"])
+        rt = make_runtime(LoopConfig(**config["loop"]), image_model=spec.features == "mosaic")
+        torch.set_num_threads(2)
+        array, _ = open_array(workdir / "features" / spec.features, "train", expected_ids=train["sample_id"].to_numpy())
+        res = {}
+        for label, tta, jit in (("tta", True, False), ("no-tta", False, False), ("jit", True, True)):
+            if jit and spec.features != "mosaic":
+                continue
+            c = dataclasses.replace(cfg, tta_flip=tta)
+            oof = np.zeros((len(train), 6))
+            t0 = time.process_time()
+            for k in config["folds"]:
+                rows = np.flatnonzero(train["fold"].to_numpy() == k)
+                net = _load_model(name, c, tuple(config["input_shape"]), models / name / f"fold{k}.pt", rt)
+                net = _jit_backbone(net) if jit else net
+                oof[rows] = predict_rows(net, array, rows, c, spec.features, rt, 128)[0]
+            sc = cv_scores(y, oof, train["n_votes"].to_numpy())
+            res[label] = (sc["kl_all"], sc["kl_hq"], time.process_time() - t0)
+        print("   " + name + ": " + "; ".join(f"{k} kl_all {a:.4f} kl_hq {b:.4f} ({t:.0f} cpu s)" for k, (a, b, t) in res.items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="models", help="trained models directory (default models/)")
@@ -82,6 +167,8 @@ def main() -> None:
     ap.add_argument("--keep", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hms_bench_scan"),
                     help="directory for the recordings and scan outputs (reused between runs)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--oof", default=None, help="a trained pipeline directory (data/prepared, features/): also print the "
+                                              "OOF KL of the neural models with and without flip TTA")
     args = ap.parse_args()
     keep = Path(args.keep)
     keep.mkdir(parents=True, exist_ok=True)
@@ -105,6 +192,9 @@ def main() -> None:
             print(f"   {'step':<24}{'wall s':>9}{'cpu s':>9}{'cpu ms/window':>15}")
             for step, v in r["steps"].items():
                 print(f"   {step:<24}{v['wall']:>9.2f}{v['cpu']:>9.2f}{1000 * v['cpu'] / max(r['windows'], 1):>15.2f}")
+        compare(keep, hours, configs, rec.with_name(rec.stem + ".segments.csv"))
+    if args.oof:
+        oof_cost(Path(args.oof), Path(args.models))
     print("\nsummary")
     print(f"{'hours':>6} {'config':<10}{'windows':>8}{'wall s':>9}{'x real':>8}{'cpu s':>9}{'x/core':>8}{'RSS MB':>8}  load")
     for r in rows:

@@ -1,13 +1,14 @@
 """Events: contiguous runs of one harmful pattern in the per-window probabilities.
 
 Each window stands for the `step` seconds around the centre of its labelled 10 s (its "slot"), so
-consecutive windows tile the timeline without overlap. For each of the five patterns (Other is the
-background, not an event) a slot is "on" when the window's probability of that pattern is at least
-`threshold` (after a centred moving average over `smooth_s` seconds, which removes single-window
-flicker). Runs of "on" slots separated by at most `merge_gap_s` are merged, and runs shorter than
+consecutive windows tile the timeline without overlap. The probabilities are first smoothed by a
+centred moving average over `smooth_s` seconds (single-window flicker is not an event). A slot
+belongs to pattern k (one of the five; Other is the background, not an event) when k is the most
+likely of the six classes there and its probability is at least `threshold`. Runs of one
+pattern's slots separated by at most `merge_gap_s` are merged, and runs shorter than
 `min_duration_s` are dropped (ACNS: a seizure lasts >= 10 s; periodic and rhythmic patterns need
->= 6 cycles, about 10 s at 0.5-1 Hz). A stretch may carry events of two patterns (e.g. LPD evolving
-into a seizure). The defaults were set from measurement on scripted recordings (docs/scan.md).
+>= 6 cycles, about 10 s at 0.5-1 Hz). The defaults were set from measurement on scripted
+recordings (docs/scan.md).
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def find_events(label_start_s: np.ndarray, probs: np.ndarray, step_s: float, cfg
     """Events (EVENT_COLUMNS) of the windows' probabilities (n, 6) in class order, sorted by start."""
     centre = np.asarray(label_start_s, dtype=np.float64) + 5.0
     p = smooth(np.asarray(probs, dtype=np.float64), int(round(cfg.smooth_s / step_s)) if cfg.smooth_s else 1)
+    best = p.argmax(axis=1) if len(p) else np.zeros(0, np.int64)
     rows = []
     for k, name in enumerate(PATTERNS):
         merged: list[list[int]] = []
-        for a, b in runs(p[:, k] >= cfg.threshold):
+        for a, b in runs((best == k) & (p[:, k] >= cfg.threshold)):
             gap = (centre[a] - centre[merged[-1][1] - 1]) - step_s if merged else None
             if merged and gap is not None and gap <= cfg.merge_gap_s + 1e-9:
                 merged[-1][1] = b

@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hms.constants import CLASSES, CONSENSUS
+from hms.data.errors import DataError
 from hms.io import write_csv, write_json, write_parquet
 from hms.recording.events import EventConfig, find_events
 from hms.recording.predict import batch_features, feature_specs, load_models
@@ -46,6 +47,7 @@ class ScanOptions:
     exact: bool = False  # per-window filtering, as `hms predict` (slower)
     tta: bool = True  # the models' flip TTA as saved; False halves the neural nets' work
     threads: int = 2  # 1: one thread does everything; n > 1: features in a second thread, n - 1 torch threads
+    jit: bool = False  # measured option (benchmarks/bench_scan.py): torch.jit-optimised image backbones
     allow_missing: int = 0
     allow_truncated: bool = False
     events: EventConfig = field(default_factory=EventConfig)
@@ -131,9 +133,12 @@ def scan_recording(recording: str | Path, models_dir: str | Path, out_dir: str |
     out_dir = Path(out_dir)
     with timer("open"):
         rec = open_recording(recording, allow_missing=opts.allow_missing, allow_truncated=opts.allow_truncated)
-    grid = WindowGrid(rec.n, opts.step_s)
+    try:
+        grid = WindowGrid(rec.n, opts.step_s)
+    except ValueError as exc:
+        raise DataError(rec.path, str(exc)) from None
     with timer("load models"):
-        ens = load_models(models_dir, tta=opts.tta, timer=timer)
+        ens = load_models(models_dir, tta=opts.tta, timer=timer, jit=opts.jit)
     specs = feature_specs(ens)
     log.info("scan %s: %.1f min at %g Hz -> %d windows every %g s; features %s",
              rec.path, rec.duration_s / 60, rec.fs_in, grid.n_windows, opts.step_s, [f.key for f in specs])

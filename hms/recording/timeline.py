@@ -80,8 +80,11 @@ def draw_timeline(table: pd.DataFrame, events: pd.DataFrame, strip: np.ndarray, 
         y = len(lanes) - 1 - i
         if name == "annotations":
             for r in annotations.itertuples():
+                # an annotation that names a class (as the scripted recordings' do) takes its colour
+                colour = COLOURS.get(str(r.description).strip().lower(), "#8c8c8c")
                 if r.duration_s > 0:
-                    ax_ev.broken_barh([(r.onset_s / unit, r.duration_s / unit)], (y + 0.15, 0.7), color="#555555")
+                    ax_ev.broken_barh([(r.onset_s / unit, r.duration_s / unit)], (y + 0.15, 0.7), facecolor=colour,
+                                      edgecolor="white", lw=0.8)
                 else:
                     ax_ev.plot([r.onset_s / unit] * 2, [y + 0.1, y + 0.9], color="#555555", lw=0.8)
                 if len(annotations) <= 40:

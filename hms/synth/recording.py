@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -113,14 +114,16 @@ def synth_recording(segments: list[Segment], seed: int = 0, fs: float = FS, patt
     return x, pd.DataFrame(rows, columns=["kind", "pattern", "start_s", "end_s"])
 
 
-def write_edf(x: np.ndarray, fs: float, path: Path, truth: pd.DataFrame | None = None, labels: str = "tuh") -> Path:
-    """EDF+ through edfio: one signal per channel in µV, 16-bit, each channel's physical range its
-    own max |value| (rounded up to 10 µV), 1 s data records; the truth segments as annotations."""
+def write_edf(x: np.ndarray, fs: float, path: Path, truth: pd.DataFrame | None = None, labels: str = "tuh",
+              channels: Sequence[str] = EEG_CHANNELS) -> Path:
+    """EDF+ through edfio: one signal per column of x (named `channels`) in µV, 16-bit, each
+    channel's physical range its own max |value| (rounded up to 10 µV), 1 s data records; the
+    truth segments as annotations."""
     import edfio
 
     name = LABEL_SCHEMES[labels]
     signals = []
-    for i, c in enumerate(EEG_CHANNELS):
+    for i, c in enumerate(channels):
         v = x[:, i].astype(np.float64)
         top = float(np.ceil(max(np.abs(v).max(), 1.0) / 10) * 10)
         signals.append(edfio.EdfSignal(v, fs, label=name(c), physical_dimension="uV", physical_range=(-top, top)))
