@@ -5,28 +5,47 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections import defaultdict
 from typing import Iterator
 
 
 class StepTimer:
-    """Wall seconds and CPU seconds per step. CPU = of the thread running the step (steps run in two
-    threads during a scan; torch's own intra-op threads, when more than one, are not counted).
-    On a shared machine the CPU seconds are the steadier figure."""
+    """Wall seconds and CPU seconds per step, exclusive: a step started inside another (the chunk's
+    filtering, triggered by the first feature that needs it) is counted for itself only, so the
+    steps add up. CPU = of the thread running the step (steps run in two threads during a scan;
+    torch's own intra-op threads, when more than one, are not counted). On a shared machine the
+    CPU seconds are the steadier figure."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
+        self._local = threading.local()
+
+    def _stack(self) -> list[list]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
 
     @contextlib.contextmanager
     def __call__(self, step: str) -> Iterator[None]:
-        t0, c0 = time.perf_counter(), time.thread_time()
+        stack = self._stack()
+        now = (time.perf_counter(), time.thread_time())
+        if stack:  # pause the enclosing step
+            outer = stack[-1]
+            self.seconds[outer[0]] += now[0] - outer[1]
+            self.cpu[outer[0]] += now[1] - outer[2]
+        stack.append([step, *now])
         try:
             yield
         finally:
-            self.seconds[step] += time.perf_counter() - t0
-            self.cpu[step] += time.thread_time() - c0
+            name, t0, c0 = stack.pop()
+            end = (time.perf_counter(), time.thread_time())
+            self.seconds[name] += end[0] - t0
+            self.cpu[name] += end[1] - c0
+            if stack:  # resume it
+                stack[-1][1:] = list(end)
 
     def table(self) -> dict[str, dict[str, float]]:
         """{step: {"wall": s, "cpu": s}}, slowest first."""

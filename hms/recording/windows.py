@@ -29,7 +29,7 @@ while some window still needs them.
 from __future__ import annotations
 
 import dataclasses
-import math
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -41,12 +41,11 @@ from hms.recording.read import Recording
 from hms.recording.timing import StepTimer
 from hms.signal.filters import resample
 from hms.signal.preprocess import SignalConfig, preprocess
+from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
 if TYPE_CHECKING:
     from hms.features.mosaic import MosaicConfig
-from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
-LABEL_S = 10.0
 CONTEXT_BEFORE_S = CENTER_START / FS  # 20 s of EEG context before the labelled 10 s
 SPEC_BEFORE_S = 295.0  # spectrogram rows from t - 295 s to t + 305 s: 600 s centred on [t, t + 10)
 FILTER_MARGIN_S = 60  # context filtered on each side of a chunk; the band-pass transient has died out by then
@@ -117,24 +116,25 @@ class SpectrogramRows:
         return values[ra - r0: rb - r0]
 
     def ensure(self, lo: int, hi: int) -> None:
-        """Hold rows [lo, hi) (clipped to the recording); rows before lo are dropped."""
+        """Hold rows [lo, hi) (clipped to the recording); rows before lo are dropped. Rows are
+        computed in order, none skipped (the compressed copy covers the whole recording)."""
         lo, hi = max(lo, 0), min(hi, self.n_rows)
-        if lo >= self.hi:
-            self.lo, self.values = lo, np.zeros((0, N_SPEC_VALUES), np.float32)
-        elif lo > self.lo:
-            self.values = self.values[lo - self.lo:]
-            self.lo = lo
         if hi > self.hi:
             new = self._compute(self.hi, hi)
             self._keep_strip(new)
             self.values = np.concatenate([self.values, new]) if len(self.values) else new
+        if lo > self.lo:
+            drop = min(lo, self.hi) - self.lo
+            self.values = self.values[drop:]
+            self.lo += drop
 
     def _keep_strip(self, rows: np.ndarray) -> None:
         with self.timer("spectrogram"):
             x = rows.reshape(len(rows), 4, -1)  # LL, RL, LP, RP x 100 freqs
-            left = np.nanmean(x[:, [0, 2]], axis=1) if np.isnan(x).any() else x[:, [0, 2]].mean(axis=1)
-            right = np.nanmean(x[:, [1, 3]], axis=1) if np.isnan(x).any() else x[:, [1, 3]].mean(axis=1)
-            lr = np.stack([left, right], axis=1).reshape(len(rows), 2, STRIP_BINS, -1).mean(axis=-1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (masked chains) stay NaN
+                lr = np.stack([np.nanmean(x[:, [0, 2]], axis=1), np.nanmean(x[:, [1, 3]], axis=1)], axis=1)
+                lr = lr.reshape(len(rows), 2, STRIP_BINS, -1).mean(axis=-1)
             self.strip.append(np.log(np.clip(lr, 1e-3, None)).astype(np.float32))
 
     def windows(self, first_rows: np.ndarray) -> np.ndarray:
@@ -273,6 +273,3 @@ def spectrogram_strip_times(n_rows: int) -> np.ndarray:
     """Seconds of the compressed spectrogram's rows (odd seconds, as the Kaggle rows)."""
     return np.arange(n_rows) * SPEC_STEP_S + 1.0
 
-
-def n_windows_for(duration_s: float, step_s: float) -> int:
-    return max(0, math.floor((duration_s - EEG_WINDOW / FS) / step_s) + 1)
