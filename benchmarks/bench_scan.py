@@ -8,8 +8,8 @@ its peak RSS and the per-step wall and CPU seconds (read, filter, spectrogram, s
 features per kind, each base model, blend, outputs). The load average before and after each run is
 printed next to it: on a shared machine the wall figures depend on it, the CPU figures much less.
 
-Configurations: `default` (2 threads: features in one, the models in the other; flip TTA as
-saved), `no-tta`, `1-thread`, `3-threads` (the models get 2 torch threads), `exact` (each
+Configurations: `default` (2 batches scored at once, one torch thread each, the features in a
+third thread; flip TTA as saved), `no-tta`, `1-thread`, `3-threads`, `4-threads`, `exact` (each
 window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `jit` (torch.jit-
 optimised image backbones), `jit-no-tta`; e.g.
     python benchmarks/bench_scan.py --models /work/baseline/models --hours 1,4
@@ -34,6 +34,7 @@ CONFIGS: dict[str, dict] = {
     "no-tta": {"tta": False},
     "1-thread": {"threads": 1},
     "3-threads": {"threads": 3},
+    "4-threads": {"threads": 4},
     "exact": {"exact": True},
     "step4": {"step_s": 4.0},
     "jit": {"jit": True},

@@ -52,7 +52,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"moving average of the probabilities before thresholding, seconds (default {d.EVENT_SMOOTH_S:g}; 0 = off)")
     p.add_argument("--batch", type=int, default=64, help="windows per feature/model batch (default 64)")
     p.add_argument("--threads", type=int, default=2,
-                   help="threads: features run in one while the models run in the others (default 2; 1 = all in one)")
+                   help="batches scored at once, one torch thread each; the features are computed in one more thread "
+                        "(default 2, for 2 cores; 1 = everything in one thread)")
     p.add_argument("--exact", action="store_true",
                    help="filter each 50 s window on its own, exactly as `hms predict` (slower; see docs/scan.md)")
     p.add_argument("--no-tta", action="store_true", help="skip the neural nets' left/right flip averaging (faster)")

@@ -12,6 +12,7 @@ out_dir/
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -19,7 +20,8 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,7 +48,7 @@ class ScanOptions:
     chunk: int = 512  # windows per read + filter chunk
     exact: bool = False  # per-window filtering, as `hms predict` (slower)
     tta: bool = True  # the models' flip TTA as saved; False halves the neural nets' work
-    threads: int = 2  # 1: one thread does everything; n > 1: features in a second thread, n - 1 torch threads
+    threads: int = 2  # batches scored in parallel, one torch thread each; features in one more thread (1: all in one)
     jit: bool = False  # measured option (benchmarks/bench_scan.py): torch.jit-optimised image backbones
     allow_missing: int = 0
     allow_truncated: bool = False
@@ -104,6 +106,28 @@ def prefetch(items: Iterator[T], ahead: int = 1) -> Iterator[T]:
         t.join()
 
 
+def score_in_parallel(predict: Callable[[dict[str, np.ndarray]], np.ndarray],
+                      batches: Iterator[tuple[np.ndarray, dict[str, np.ndarray]]],
+                      threads: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(label starts, probabilities) of each batch, in order, with up to `threads` batches scored at
+    once. Small nets on small inputs use a core better through one torch thread per batch than
+    through torch's intra-op threads; each batch's result does not depend on `threads`."""
+    if threads <= 1:
+        for starts, feats in batches:
+            yield starts, predict(feats)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="scan-models") as pool:
+        pending: collections.deque = collections.deque()
+        for starts, feats in batches:
+            pending.append((starts, pool.submit(predict, feats)))
+            if len(pending) > threads:
+                s, fut = pending.popleft()
+                yield s, fut.result()
+        while pending:
+            s, fut = pending.popleft()
+            yield s, fut.result()
+
+
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     import torch
@@ -146,10 +170,11 @@ def scan_recording(recording: str | Path, models_dir: str | Path, out_dir: str |
     starts, probs = [], []
     bar = tqdm(total=grid.n_windows, desc="scan", unit="window", disable=not opts.progress, leave=False)
     # A dead or masked electrode makes the NaN handling warn once per window: show a few.
-    with capped_warnings(("hms.signal.clean",)), torch_threads(max(1, opts.threads - 1)):
-        for label_start_s, feats in prefetch(((wb.label_start_s, batch_features(wb, specs, timer, exact=opts.exact))
-                                              for wb in stream), ahead=1 if opts.threads > 1 else 0):
-            probs.append(ens.predict(feats))
+    with capped_warnings(("hms.signal.clean",)), torch_threads(1):
+        batches = prefetch(((wb.label_start_s, batch_features(wb, specs, timer, exact=opts.exact)) for wb in stream),
+                           ahead=opts.threads if opts.threads > 1 else 0)
+        for label_start_s, p in score_in_parallel(ens.predict, batches, opts.threads):
+            probs.append(p)
             starts.append(label_start_s)
             bar.update(len(label_start_s))
     bar.close()

@@ -14,14 +14,15 @@ from typing import Iterator
 class StepTimer:
     """Wall seconds and CPU seconds per step, exclusive: a step started inside another (the chunk's
     filtering, triggered by the first feature that needs it) is counted for itself only, so the
-    steps add up. CPU = of the thread running the step (steps run in two threads during a scan;
-    torch's own intra-op threads, when more than one, are not counted). On a shared machine the
-    CPU seconds are the steadier figure."""
+    steps add up (the wall seconds of steps running at once in different threads add up too). CPU =
+    of the thread running the step (torch's own intra-op threads, when more than one, are not
+    counted). On a shared machine the CPU seconds are the steadier figure."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self._local = threading.local()
+        self._lock = threading.Lock()  # steps of several threads add to the same totals
 
     def _stack(self) -> list[list]:
         if not hasattr(self._local, "stack"):
@@ -34,18 +35,21 @@ class StepTimer:
         now = (time.perf_counter(), time.thread_time())
         if stack:  # pause the enclosing step
             outer = stack[-1]
-            self.seconds[outer[0]] += now[0] - outer[1]
-            self.cpu[outer[0]] += now[1] - outer[2]
+            self._add(outer[0], now[0] - outer[1], now[1] - outer[2])
         stack.append([step, *now])
         try:
             yield
         finally:
             name, t0, c0 = stack.pop()
             end = (time.perf_counter(), time.thread_time())
-            self.seconds[name] += end[0] - t0
-            self.cpu[name] += end[1] - c0
+            self._add(name, end[0] - t0, end[1] - c0)
             if stack:  # resume it
                 stack[-1][1:] = list(end)
+
+    def _add(self, step: str, wall: float, cpu: float) -> None:
+        with self._lock:
+            self.seconds[step] += wall
+            self.cpu[step] += cpu
 
     def table(self) -> dict[str, dict[str, float]]:
         """{step: {"wall": s, "cpu": s}}, slowest first."""
