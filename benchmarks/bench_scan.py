@@ -11,7 +11,8 @@ printed next to it: on a shared machine the wall figures depend on it, the CPU f
 Configurations: `default` (2 batches scored at once, one torch thread each, the features in a
 third thread; flip TTA as saved), `no-tta`, `1-thread`, `3-threads`, `4-threads`, `exact` (each
 window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `jit` (torch.jit-
-optimised image backbones), `jit-no-tta`; e.g.
+optimised image backbones), `jit-no-tta`, `skip-weak` (base models with a blend weight below
+1e-3 not run), `skip-weak-no-tta`; e.g.
     python benchmarks/bench_scan.py --models /work/baseline/models --hours 1,4
     python benchmarks/bench_scan.py --models models --hours 1 --configs default,no-tta,step4
 """
@@ -37,6 +38,8 @@ CONFIGS: dict[str, dict] = {
     "4-threads": {"threads": 4},
     "exact": {"exact": True},
     "step4": {"step_s": 4.0},
+    "skip-weak": {"min_weight": 1e-3},
+    "skip-weak-no-tta": {"min_weight": 1e-3, "tta": False},
     "jit": {"jit": True},
     "jit-no-tta": {"jit": True, "tta": False},
 }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,7 @@ from hms.predictions import check_probabilities
 from hms.recording.timing import StepTimer
 
 FLOAT16_KINDS = ("mosaic", "waves")
+log = logging.getLogger(__name__)
 
 
 def features_key(kind: str, features: dict[str, Any]) -> str:
@@ -51,13 +53,18 @@ class LegacyEnsemble:
     """Every base model the saved blender blends, loaded once, and the blender."""
 
     def __init__(self, models_dir: str | Path, tta: bool = True, timer: StepTimer | None = None,
-                 jit: bool = False) -> None:
+                 jit: bool = False, min_weight: float = 0.0) -> None:
         models_dir = Path(models_dir)
         self.blender = load_blender(models_dir / "ensemble" / BLENDER_FILE)
         self.timer = timer or StepTimer()
         self.feature_configs: dict[str, tuple[str, dict[str, Any]]] = {}
         self.units: list[_Unit] = []
-        for name in self.blender.models:
+        weights = self.blender.model_weights()
+        self.skipped = [m for m in self.blender.models if weights[m] < min_weight]
+        for name in self.skipped:
+            log.warning("not running %s: its blend weight %.2g is below --min-weight %g; a uniform prediction stands "
+                        "in for it (a constant in the log pool, so its term drops out)", name, weights[name], min_weight)
+        for name in [m for m in self.blender.models if m not in self.skipped]:
             cfg = read_model_config(models_dir / name)
             key = features_key(cfg["kind"], cfg["features"])
             self.feature_configs[key] = (cfg["kind"], cfg["features"])
@@ -83,6 +90,8 @@ class LegacyEnsemble:
 
     def predict(self, features: dict[str, np.ndarray]) -> np.ndarray:
         base = self.predict_base(features)
+        n = len(next(iter(base.values()))) if base else len(next(iter(features.values())))
+        base.update({m: np.full((n, 6), 1 / 6) for m in self.skipped})
         with self.timer("blend"):
             return blend(self.blender, base)
 

@@ -12,6 +12,7 @@ def _scan(args: argparse.Namespace) -> None:
     from hms.recording.scan import ScanOptions, scan_recording
 
     opts = ScanOptions(step_s=args.step, batch=args.batch, exact=args.exact, tta=not args.no_tta, threads=args.threads,
+                       min_weight=args.min_weight,
                        allow_missing=args.allow_missing, allow_truncated=args.allow_truncated,
                        events=EventConfig(threshold=args.threshold, min_duration_s=args.min_duration,
                                           merge_gap_s=args.merge_gap, smooth_s=args.smooth))
@@ -56,7 +57,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "(default 2, for 2 cores; 1 = everything in one thread)")
     p.add_argument("--exact", action="store_true",
                    help="filter each 50 s window on its own, exactly as `hms predict` (slower; see docs/scan.md)")
-    p.add_argument("--no-tta", action="store_true", help="skip the neural nets' left/right flip averaging (faster)")
+    p.add_argument("--no-tta", action="store_true", help="skip the neural nets' left/right flip averaging (faster; "
+                                                         "costs accuracy, docs/scan.md)")
+    p.add_argument("--min-weight", type=float, default=0.0, metavar="W",
+                   help="do not run base models whose blend weight is below W (default 0: run every model; "
+                        "docs/scan.md gives the measured effect of 1e-3)")
     p.add_argument("--allow-missing", type=int, default=0, metavar="N",
                    help="scan with up to N missing 10-20 electrodes masked (default 0: missing channels are an error)")
     p.add_argument("--allow-truncated", action="store_true",

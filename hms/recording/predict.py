@@ -36,11 +36,12 @@ class Ensemble(Protocol):
     def predict(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | None = None, jit: bool = False) -> Ensemble:
+def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | None = None, jit: bool = False,
+                min_weight: float = 0.0) -> Ensemble:
     """The trained ensemble of `models_dir` (every base model the saved blender blends + the blender)."""
     from hms.recording.adapter import LegacyEnsemble  # TODO(issue 9): hms.models.trained.load_ensemble
 
-    return LegacyEnsemble(models_dir, tta=tta, timer=timer, jit=jit)
+    return LegacyEnsemble(models_dir, tta=tta, timer=timer, jit=jit, min_weight=min_weight)
 
 
 @dataclass(frozen=True)

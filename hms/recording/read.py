@@ -102,9 +102,10 @@ class Recording:
 
 
 def _ratio(fs_in: float) -> tuple[int, int]:
-    """up, down of the rational resampling fs_in -> 200 Hz (rates like 199.98 from a header's
-    record duration are taken as the nearest simple fraction)."""
-    r = Fraction(FS) / Fraction(fs_in).limit_denominator(1000)
+    """up, down of the rational resampling fs_in -> 200 Hz. The rate is taken as the nearest fraction
+    with a denominator up to 10 (a header's 199.99 Hz as 200 Hz: the polyphase filter of 20000/19999
+    would have 200,000 taps); open_recording warns about the clock drift that makes."""
+    r = Fraction(FS) / Fraction(fs_in).limit_denominator(10)
     return r.numerator, r.denominator
 
 
@@ -123,6 +124,11 @@ def open_recording(path: str | os.PathLike, allow_missing: int = 0, allow_trunca
     if rec.fs_in < MIN_FS:
         raise DataError(path, "sample rate too low for the montage's 0.5-20 Hz band", expected=f">= {MIN_FS:g} Hz",
                         found=f"{rec.fs_in:g} Hz")
+    up, down = _ratio(rec.fs_in)
+    used = FS * down / up
+    if abs(used - rec.fs_in) > 1e-9 * rec.fs_in:
+        log.warning("%s: sample rate %.6g Hz taken as %.6g Hz (times drift by %.2g s per hour)", path, rec.fs_in, used,
+                    abs(used - rec.fs_in) / rec.fs_in * 3600)
     if rec.channels.missing:
         log.warning("%s: channel(s) %s missing: masked (their bipolar pairs are zero)", path, ", ".join(rec.channels.missing))
     return rec
