@@ -43,21 +43,17 @@ def _predict(args: argparse.Namespace) -> None:
     print(out)
 
 
-def _merge_params(args: argparse.Namespace) -> None:
-    import yaml
+def _preset(args: argparse.Namespace) -> None:
+    from hms.presets import apply_preset
 
-    from hms.io import write_text
-    from hms.params import merge_params_file
-
-    merged = merge_params_file(args.params, args.config)
-    write_text(yaml.safe_dump(merged, sort_keys=False), args.out or args.params)
-    print(f"{args.config} merged into {args.out or args.params}")
+    changed = apply_preset(args.name, Path(args.params))
+    print(f"{args.params}: preset {args.name} ({len(changed)} value(s) changed{': ' + ', '.join(changed) if changed else ''})")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hms",
-        description="HMS harmful brain activity classification: synthetic data, validation, views and offline prediction. "
+        description="HMS harmful brain activity classification: synthetic data, presets, validation, views and offline prediction. "
                     "Training runs through DVC: `dvc repro` (see README).")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,13 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="worker processes for features (default 2)")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("merge-params", help="deep-merge a config file (e.g. configs/full.yaml) into params.yaml",
-                       description="Write params.yaml with the blocks of CONFIG merged in key by key (comments are not kept; "
-                                   "git shows the change). Use --out to write elsewhere.")
-    p.add_argument("config", help="YAML file whose blocks override params.yaml")
-    p.add_argument("--params", default="params.yaml", help="params file to read (default params.yaml)")
-    p.add_argument("--out", default=None, help="file to write (default: overwrite --params)")
-    p.set_defaults(func=_merge_params)
+    p = sub.add_parser("preset", help="switch params.yaml to a named configuration: tiny, default or full",
+                       description="Rewrite params.yaml as preset NAME, in place: comments, blank lines and key order "
+                                   "stay, only values change (git diff shows them). tiny: the test size; default: "
+                                   "`make repro` on the embedded data; full: the real Kaggle data on one GPU. "
+                                   "Then run `dvc repro` or `dvc exp run`.")
+    p.add_argument("name", choices=["tiny", "default", "full"], help="the preset")
+    p.add_argument("--params", default="params.yaml", help="params file to rewrite (default params.yaml)")
+    p.set_defaults(func=_preset)
     return parser
 
 
