@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO, load_tiny_params
 
@@ -70,7 +71,7 @@ def test_repro_prepares_and_scores_baseline(repro: Path) -> None:
 
 def test_repro_runs_the_whole_dag(repro: Path) -> None:
     table = json.loads((repro / "metrics/evaluate.json").read_text())
-    models = load_tiny_params()["models"]
+    models = yaml.safe_load((repro / "params.yaml").read_text())["models"]
     for name in ("prior", *models, "ensemble"):
         assert table[name]["kl_all"] > 0, name
     assert table["floor_hq"] < table["prior"]["kl_hq"]

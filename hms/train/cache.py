@@ -45,7 +45,7 @@ class FoldCache:
         self.dir = (root or cache_root()) / "folds" / model
 
     def _paths(self, key: str, suffix: str) -> tuple[Path, Path]:
-        return self.dir / f"{key}{suffix}", self.dir / f"{key}.json"
+        return self.dir / f"{key}{suffix}", self.dir / f"{key}.record.json"
 
     def get(self, key: str, suffix: str) -> tuple[Path, dict[str, Any]] | None:
         """(model file, record) of a finished fold, None if it must be trained."""

@@ -69,7 +69,7 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-        except (RuntimeError, EOFError, OSError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure here means the file is not a state dict we made
             # torch's own message suggests weights_only=False, which would run arbitrary code: never do that
             raise UntrustedCheckpointError(f"untrusted or corrupt checkpoint {path}: it is not a plain state dict "
                                            f"of the {name} net ({type(exc).__name__}); retrain the model "
