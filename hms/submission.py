@@ -103,7 +103,7 @@ def _check_values(probs: np.ndarray, where: str, eeg_ids: np.ndarray, check_sum:
     def fail(mask: np.ndarray, problem: str, hint: str | None = None) -> None:
         r, c = (int(v) for v in np.argwhere(mask)[0])
         raise DataError(where, f"{problem} (eeg_id {int(eeg_ids[r])})", row=r, column=VOTE_COLS[c],
-                        found=repr(float(probs[r, c])), hint=hint)
+                        expected="a finite probability > 0", found=repr(float(probs[r, c])), hint=hint)
 
     if np.isnan(probs).any():
         fail(np.isnan(probs), "NaN probability")
