@@ -96,7 +96,8 @@ def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs
         for d in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
             (tmp / d).mkdir()
         _write_tables(plan, tmp)
-        (tmp / MARKER).write_text("written by hms synth; `hms synth` may replace this directory\n")
+        (tmp / MARKER).write_text(f"written by hms synth (size {size}, seed {seed}, {cfg.n_train_eegs} train / "
+                                  f"{cfg.n_test_eegs} test eegs); `hms synth` may replace this directory\n")
         # Big jobs first so that the processes finish together.
         jobs = sorted(plan.specs, key=lambda s: -(s.span_s + 4 * sum(e.length_s for e in s.eegs)))
         bar = tqdm(total=len(plan.train["eeg_id"].unique()) + len(plan.test), desc="synth eegs", unit="eeg")
