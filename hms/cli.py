@@ -33,12 +33,13 @@ def _validate(args: argparse.Namespace) -> None:
     check_tables(data)  # every CSV first: table errors come in a second, before any parquet file is read
     train = prepare_train(data, cfg, n_folds=args.folds, seed=0)
     test = prepare_test(data, cfg)
-    found = [] if args.quick else scan_values(data, train, test, workers=args.workers)
-    for path, what in found:
-        print(f"{path}: {what}")
-    scanned = ("values not scanned (--quick)" if args.quick else
-               f"{len(found)} file(s) with impossible values (listed above; the features treat them as gaps)"
-               if found else "no impossible values")
+    if args.quick:
+        scanned = "values not scanned (--quick)"
+    else:
+        report = scan_values(data, train, test, workers=args.workers)
+        for path, what in report.impossible:
+            print(f"{path}: {what}")
+        scanned = report.summary()
     print(f"{args.data_dir}: OK: {len(train)} train eegs ({int((train['tier'] == 'hq').sum())} with >= 10 votes), "
           f"{train['patient_id'].nunique()} patients, {len(test)} test eegs; {scanned}")
 

@@ -93,7 +93,7 @@ TRAIN_CASES = [
     ("text id", lambda d: d.assign(eeg_id=d["eeg_id"].astype(str).where(d.index != 3, "abc")),
      r"train\.csv, row 3, column 'eeg_id': not an integer \(expected int64, found .*'abc'\)"),
     ("empty vote", lambda d: d.assign(gpd_vote=d["gpd_vote"].where(d.index != 6)),
-     r"train\.csv, row 6, column 'gpd_vote': not an integer"),
+     r"train\.csv, row 6, column 'gpd_vote': not an integer \(expected int64, found an empty cell \(or NA/NaN\)\)"),
     ("negative vote", lambda d: d.assign(lpd_vote=d["lpd_vote"].where(d.index != 2, -1)),
      r"train\.csv, row 2, column 'lpd_vote': negative vote count \(expected >= 0, found -1\)"),
     ("no votes", lambda d: d.assign(**{c: d[c].where(d.index != 5, 0) for c in VOTE_COLS}),
@@ -143,7 +143,7 @@ def test_header_only_csv_says_no_rows(data_dir: Path, name: str) -> None:
 
 def test_zero_byte_csv(data_dir: Path) -> None:
     (data_dir / "test.csv").write_bytes(b"")
-    with pytest.raises(DataError, match=r"test\.csv: empty file \(no header, no rows\)"):
+    with pytest.raises(DataError, match=r"test\.csv: empty file \(no header, no rows\) \(expected a header \['spectrogram_id', 'eeg_id', 'patient_id'\] and rows, found 0 bytes"):
         prepare_all(data_dir)
 
 
@@ -236,8 +236,8 @@ def test_test_csv_wrong_columns(data_dir: Path) -> None:
 
 
 def test_sample_submission_text_probability(data_dir: Path) -> None:
-    edit_csv(data_dir / "sample_submission.csv", lambda d: d.assign(lrda_vote="n/a"))
-    with pytest.raises(DataError, match=r"sample_submission\.csv, row 0, column 'lrda_vote': not a number"):
+    edit_csv(data_dir / "sample_submission.csv", lambda d: d.assign(lrda_vote="high"))
+    with pytest.raises(DataError, match=r"sample_submission\.csv, row 0, column 'lrda_vote': not a number \(expected float64, found 'high'\)"):
         prepare_all(data_dir)
 
 
@@ -448,16 +448,41 @@ def test_validate_reports_impossible_values_per_file(data_dir: Path, capsys: pyt
     sp = pd.read_parquet(spec)
     sp.loc[3, "RL_1.17"] = np.float32(-1.0)
     sp.to_parquet(spec, index=False)
+    nan_eeg = data_dir / "train_eegs" / "103.parquet"
+    df = pd.read_parquet(nan_eeg)
+    df.loc[7:8, "O1"] = np.nan  # missing, not impossible: counted, not listed
+    df.to_parquet(nan_eeg, index=False)
     rc, _, out = cli(["validate", str(data_dir), "--folds", "2"], capsys)
     assert rc == 0
     lines = out.strip().splitlines()
+    assert len(lines) == 3 and not any(str(nan_eeg) in ln for ln in lines)
     assert any(ln.startswith(str(path)) and "F3: 14000 samples, max |x| 1e+30 µV" in ln and "Pz: 5 samples, 5 infinite" in ln
                and "EKG" not in ln for ln in lines)
     assert any(ln.startswith(str(spec)) and "RL: 1 values (1 negative)" in ln for ln in lines)
     assert lines[-1].endswith("OK: 4 train eegs (1 with >= 10 votes), 4 patients, 1 test eegs; "
-                              "2 file(s) with impossible values (listed above; the features treat them as gaps)")
+                              "2 file(s) with impossible values (listed above; the features treat them as gaps); "
+                              "NaN (missing) values in 1 EEG and 0 spectrogram file(s), handled as gaps")
     rc, _, out = cli(["validate", str(data_dir), "--folds", "2", "--quick"], capsys)
     assert rc == 0 and out.strip().endswith("values not scanned (--quick)") and len(out.strip().splitlines()) == 1
+
+
+def test_all_nan_spectrogram_is_warned(data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = data_dir / "train_spectrograms" / "902.parquet"
+    df = pd.read_parquet(path)
+    df[list(SPEC_COLUMNS[1:])] = np.float32(np.nan)
+    df.loc[0, "LL_0.59"] = np.float32(np.inf)
+    df.to_parquet(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        spec = read_spectrogram(path)
+    assert np.isnan(spec.values).all()
+    assert any("902.parquet: every value is NaN or impossible" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    df[list(SPEC_COLUMNS[1:])] = np.float32(1.0)
+    df.loc[5:30, list(SPEC_COLUMNS[1:])] = np.float32(np.nan)  # NaN rows, as in real files: silent
+    df.to_parquet(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        read_spectrogram(path)
+    assert not caplog.records
 
 
 def test_validate_clean_directory(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

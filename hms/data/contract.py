@@ -30,7 +30,8 @@ def read_csv_checked(path: str | os.PathLike, columns: tuple[str, ...], probabil
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError as exc:
-        raise DataError(path, "empty file (no header, no rows)", expected=f"a header {list(columns)} and rows") from exc
+        raise DataError(path, "empty file (no header, no rows)", expected=f"a header {list(columns)} and rows",
+                        found="0 bytes or only blank lines") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not a readable CSV: {exc}") from exc
     found = tuple(df.columns)
@@ -67,18 +68,27 @@ def _check_dtype(df: pd.DataFrame, col: str, path: Path, probabilities: bool) ->
         if not pd.api.types.is_integer_dtype(s):
             bad = _first_bad(s, lambda v: pd.isna(v) or float(v) != int(float(v)))
             raise DataError(path, "not an integer", row=bad, column=col, expected="int64",
-                            found=f"{s.dtype} value {s.iloc[bad]!r}" if bad is not None else s.dtype)
+                            found=_shown(s.iloc[bad]) if bad is not None else s.dtype)
     elif col in float_cols:
         if not pd.api.types.is_numeric_dtype(s) or s.isna().any():
             bad = _first_bad(s, lambda v: pd.isna(pd.to_numeric(v, errors="coerce")))
             raise DataError(path, "not a number", row=bad, column=col, expected="float64",
-                            found=repr(s.iloc[bad]) if bad is not None else s.dtype)
+                            found=_shown(s.iloc[bad]) if bad is not None else s.dtype)
     elif col == "expert_consensus":
         bad_mask = ~s.isin(CONSENSUS)
         if bad_mask.any():
             bad = int(np.flatnonzero(bad_mask.to_numpy())[0])
             raise DataError(path, "unknown consensus label", row=bad, column=col,
                             expected=list(CONSENSUS), found=repr(s.iloc[bad]))
+
+
+def _shown(value: object) -> str:
+    """A cell as the user typed it: 'abc', 2.5, or 'an empty cell' (pandas reads empty, NA, n/a... as NaN)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return "an empty cell (or NA/NaN)"
+    return repr(value)
 
 
 def _first_bad(s: pd.Series, is_bad) -> int | None:

@@ -88,12 +88,16 @@ def mask_spectrogram_artifacts(values: np.ndarray, where: str | os.PathLike, reg
                                limit: float = SPEC_LIMIT) -> np.ndarray:
     """(rows, regions x freqs) Kaggle spectrogram values -> the same array if clean, else a copy
     with the impossible values set to NaN (the features already ignore NaN cells), warned once."""
-    bad = spectrogram_artifact_mask(values, limit)
-    if bad is None:
+    if _within(values, 0.0, limit):
         return values
-    out = values.copy()
-    out[bad] = np.nan
-    log.warning("%s: %s; treated as missing", where, describe_spectrogram_artifacts(values, bad, regions, limit))
+    bad = spectrogram_artifact_mask(values, limit)
+    out = values
+    if bad is not None:
+        out = values.copy()
+        out[bad] = np.nan
+        log.warning("%s: %s; treated as missing", where, describe_spectrogram_artifacts(values, bad, regions, limit))
+    if out.size and np.isnan(out).all():  # NaN rows are common in real files; a whole NaN file is not
+        log.warning("%s: every value is NaN or impossible; its windows get the features of a missing spectrogram", where)
     return out
 
 
