@@ -6,8 +6,9 @@ Expected errors are problems of the input or the environment, which the user fix
 - ConfigError: a params.yaml block or a config file is wrong;
 - OSError: a file is missing, is a directory, cannot be read or written, the disk is full;
 - yaml.YAMLError: params.yaml (or another YAML file) does not parse.
-They print `<stage>: error: <message>` and exit with EXIT_USER (2). Anything else is a bug: it
-prints one line too, says so, and tells how to get the traceback; exit EXIT_BUG (1).
+They print `<stage>: error: <message>` and exit with EXIT_USER (2). Anything else prints one line
+too, with how to get the traceback, and exits with EXIT_BUG (1); it is called a bug unless it is a
+plain ValueError, which some settings checks still raise (they should raise ConfigError).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def report(exc: BaseException, prog: str, debug_hint: str) -> int:
     if isinstance(exc, user_error_types()):
         print(f"{prog}: error: {describe(exc)}", file=sys.stderr)
         return EXIT_USER
+    if type(exc) is ValueError:
+        # Plain ValueError is raised both for bad settings (not yet ConfigError everywhere) and
+        # by libraries on a bug: show the message without calling it either.
+        print(f"{prog}: error: {describe(exc)} ({debug_hint} for the traceback)", file=sys.stderr)
+        return EXIT_BUG
     print(f"{prog}: error: unexpected {type(exc).__name__}: {describe(exc)} "
           f"(this looks like a bug; {debug_hint} for the traceback)", file=sys.stderr)
     return EXIT_BUG

@@ -575,6 +575,15 @@ def test_stage_bug_is_one_line_with_a_hint(monkeypatch: pytest.MonkeyPatch, caps
                                                "(this looks like a bug; rerun with HMS_DEBUG=1 for the traceback)")
 
 
+def test_plain_value_error_is_not_called_a_bug(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from hms.synth.config import get_config
+
+    monkeypatch.delenv("HMS_DEBUG", raising=False)
+    assert _run_stage(lambda: get_config("huge"), monkeypatch=monkeypatch, script="stages/synth.py") == 1
+    assert capsys.readouterr().err.strip() == ("synth: error: synth.size must be one of ['default', 'small', 'tiny'], not "
+                                               "'huge' (params.yaml block 'synth') (rerun with HMS_DEBUG=1 for the traceback)")
+
+
 def test_stage_missing_input_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     monkeypatch.delenv("HMS_DEBUG", raising=False)
     assert _run_stage(lambda: pd.read_parquet(tmp_path / "prepared" / "train.parquet"), monkeypatch=monkeypatch) == 2
