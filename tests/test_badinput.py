@@ -336,6 +336,17 @@ def test_spectrogram_time_must_increase(data_dir: Path, split: str, path: str, r
         read_spectrogram(data_dir / path)
 
 
+def test_spectrogram_time_with_an_empty_cell(data_dir: Path) -> None:
+    path = data_dir / "test_spectrograms" / "905.parquet"
+    df = pd.read_parquet(path)
+    df["time"] = df["time"].astype("Int64").where(df.index != 9)
+    df.to_parquet(path, index=False)
+    with pytest.raises(DataError, match=r"905\.parquet, row 9, column 'time': spectrogram time has an empty cell"):
+        prepare_all(data_dir)
+    with pytest.raises(DataError, match=r"row 9, column 'time': spectrogram time has an empty cell"):
+        read_spectrogram(path)
+
+
 # ---------- impossible values: gaps before the filter, warned, reported by validate ----------
 
 @pytest.fixture(scope="module")

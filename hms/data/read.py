@@ -104,8 +104,7 @@ def read_spectrogram(path: str | os.PathLike, mask_artifacts: bool = True) -> Sp
     if not any(schema.equals(s) for s in _SPEC_SCHEMAS):
         check_spectrogram_schema(pf, path)  # also fixes the column order to SPEC_COLUMNS
     table = pf.read(use_threads=False)
-    time = table.column(0).to_numpy().astype(np.int64)
-    check_spectrogram_time(time, path)
+    time = _time_column(table.column(0), path)
     values = _float_matrix(table.select(range(1, len(SPEC_COLUMNS))), row_major=True)
     if mask_artifacts:
         values = mask_spectrogram_artifacts(values, path, SPEC_REGIONS)
@@ -116,6 +115,15 @@ def spectrogram_times(path: str | os.PathLike) -> np.ndarray:
     """Only the `time` column (checked strictly increasing), for cheap offset checks."""
     pf = parquet_file(path)
     check_spectrogram_schema(pf, path)
-    time = pf.read(columns=["time"]).column("time").to_numpy().astype(np.int64)
+    return _time_column(pf.read(columns=["time"]).column("time"), path)
+
+
+def _time_column(column: pa.ChunkedArray, path: str | os.PathLike) -> np.ndarray:
+    """`time` as int64, checked: no empty cell, strictly increasing."""
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(path, "spectrogram time has an empty cell", row=row, column="time",
+                        expected="an integer number of seconds", found="null")
+    time = column.to_numpy().astype(np.int64)
     check_spectrogram_time(time, path)
     return time
