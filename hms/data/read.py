@@ -127,3 +127,12 @@ def _time_column(column: pa.ChunkedArray, path: str | os.PathLike) -> np.ndarray
     time = column.to_numpy().astype(np.int64)
     check_spectrogram_time(time, path)
     return time
+
+
+def spectrogram_values(path: str | os.PathLike) -> np.ndarray:
+    """(n_rows, 400) float32 values only, column-major (no transpose), unmasked: for scanning
+    every value (`hms validate`). The schema is checked; `time` is not read."""
+    pf = _open(path)
+    if not any(pf.schema_arrow.equals(s) for s in _SPEC_SCHEMAS):
+        check_spectrogram_schema(pf, path)
+    return _float_matrix(pf.read(columns=list(SPEC_COLUMNS[1:]), use_threads=False), row_major=False)
