@@ -10,13 +10,11 @@ from typing import Any, Iterable, TypeVar
 
 import yaml
 
+from hms.errors import ConfigError
+
 T = TypeVar("T")
 
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-class ConfigError(ValueError):
-    """A params file or block that is missing, unreadable or holds a wrong key or value."""
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
@@ -50,20 +48,23 @@ def read_params(keys: Iterable[str], path: str | Path = DEFAULT_PARAMS) -> dict[
 
 
 def to_dataclass(cls: type[T], values: dict[str, Any] | None, where: str) -> T:
-    """Build a config dataclass from a params block; unknown keys and bad values are a ConfigError."""
+    """Build a config dataclass from a params block; unknown keys are an error, not ignored.
+    Every problem (unknown key, a value the dataclass rejects) is a ConfigError naming the block."""
     if values is not None and not isinstance(values, dict):
-        raise ConfigError(f"params block '{where}' must be a mapping of keys to values, not {values!r}")
+        raise ConfigError(f"params.yaml: block '{where}' must be a mapping of keys to values, not {type(values).__name__} {values!r}")
     values = dict(values or {})
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - names)
     if unknown:
-        raise ConfigError(f"params.yaml: unknown key(s) {unknown} in block '{where}'; known keys: {sorted(names)}")
+        raise ConfigError(
+            f"params.yaml: unknown key(s) {unknown} in block '{where}'; known keys: {sorted(names)}"
+        )
     try:
         return cls(**values)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"params.yaml block '{where}': {exc}") from None
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:  # the dataclass's own checks (__post_init__)
+        raise ConfigError(f"params.yaml block '{where}': {exc}") from exc
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any] | None) -> dict[str, Any]:

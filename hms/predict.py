@@ -17,7 +17,7 @@ from hms.data.prepare import PrepareConfig, prepare_test
 from hms.features import store
 from hms.models.trained import Ensemble, load_ensemble
 from hms.predictions import check_probabilities, test_frame
-from hms.submission import load_sample_submission, make_submission, write_submission
+from hms.submission import load_sample_submission, write_new_submission
 
 log = logging.getLogger(__name__)
 
@@ -55,4 +55,4 @@ def predict_dir(data_dir: Path, models_dir: Path, out: Path, workers: int = 2) -
     from hms.ensemble.stack import blend
 
     preds = test_frame(samples["eeg_id"].to_numpy(), blend(ens.blender, base))
-    return write_submission(make_submission(preds, sample_sub), sample_sub, out)
+    return write_new_submission(preds, sample_sub, out)

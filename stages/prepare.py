@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hms.data.layout import DataDir
-from hms.data.prepare import PrepareConfig, prepare_test, prepare_train
+from hms.data.prepare import PrepareConfig, check_tables, prepare_test, prepare_train
 from hms.errors import run_stage
 from hms.io import write_parquet
 from hms.logs import setup_logging
@@ -21,6 +21,7 @@ def main() -> None:
     p = read_params(PARAMS)
     data = DataDir(p["data"]["dir"])
     cfg = to_dataclass(PrepareConfig, p["prepare"], "prepare")
+    check_tables(data)  # every CSV (test.csv vs sample_submission.csv included) before the slow file checks
     write_parquet(prepare_train(data, cfg, p["folds"], p["seed"]), OUT / "train.parquet")
     write_parquet(prepare_test(data, cfg), OUT / "test.parquet")
 
