@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from hms import kaggle as kaggle_commands
+
 
 def _synth(args: argparse.Namespace) -> None:
     from hms.synth import run_synth
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="params file to read (default params.yaml)")
     p.add_argument("--out", default=None, help="file to write (default: overwrite --params)")
     p.set_defaults(func=_merge_params)
+    kaggle_commands.add_commands(sub)
     return parser
 
 
