@@ -332,3 +332,14 @@ def test_kernel_installs_hms_offline_and_predicts_like_hms_predict(export: Path,
 
     expected = predict_dir(kaggle_sample, trained_models, tmp_path / "expected.csv", workers=1)
     assert (tmp_path / "submission.csv").read_bytes() == expected.read_bytes()
+
+
+def test_a_manylinux_platform_also_takes_wheels_for_older_glibc() -> None:
+    from hms.kaggle.export import expand_platforms
+
+    tags = expand_platforms(["manylinux_2_28_x86_64"])
+    assert tags[0] == "manylinux_2_28_x86_64" and tags[-1] == "manylinux1_x86_64"
+    assert {"manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux2010_x86_64"} <= set(tags)
+    assert "manylinux_2_29_x86_64" not in tags
+    assert expand_platforms(["manylinux2014_aarch64"])[:2] == ["manylinux_2_17_aarch64", "manylinux2014_aarch64"]
+    assert expand_platforms(["win_amd64"]) == ["win_amd64"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -118,13 +119,33 @@ def runtime_pins(requirements: list[str], python_version: str | None = None) -> 
     return dict(sorted(pins.items()))
 
 
+_LEGACY_MANYLINUX = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+
+
+def expand_platforms(platforms: list[str]) -> list[str]:
+    """pip takes --platform tags literally; a glibc 2.28 image also runs wheels built for older glibc, so
+    manylinux_2_28_x86_64 becomes every manylinux tag from 2.28 down (legacy aliases included)."""
+    out: list[str] = []
+    for tag in platforms:
+        m = re.fullmatch(r"manylinux_2_(\d+)_(\w+)", tag)
+        legacy = re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014)_(\w+)", tag)
+        if not (m or legacy):
+            out.append(tag)
+            continue
+        glibc, arch = (int(m[1]), m[2]) if m else (_LEGACY_MANYLINUX[legacy[1]], legacy[2])
+        for minor in range(glibc, 4, -1):
+            out.append(f"manylinux_2_{minor}_{arch}")
+            out += [f"{alias}_{arch}" for alias, v in _LEGACY_MANYLINUX.items() if v == minor]
+    return list(dict.fromkeys(out))
+
+
 def download_wheels(pins: dict[str, str], dest: Path, python_version: str | None,
                     platforms: list[str] | None) -> None:
     """pip download the exact wheels (binary only, no dependency resolution: `pins` is the closure)."""
     args = ["download", "--no-deps", "--only-binary=:all:", "-q", "--dest", str(dest)]
     if python_version:
         args += ["--python-version", python_version]
-    for platform in platforms or []:
+    for platform in expand_platforms(platforms or []):
         args += ["--platform", platform]
     _pip(args + [f"{n}=={v}" for n, v in pins.items()], f"downloading {len(pins)} wheels")
 
