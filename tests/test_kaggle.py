@@ -123,7 +123,9 @@ def test_download_of_a_local_zip_unpacks_and_validates(tiny_zip: Path, tiny_data
     data = tmp_path / "kaggle"
     assert main(["download", str(data), "--zip", str(tiny_zip), "--workers", "2", "--folds", "3"]) == 0
     assert f"{data}: OK:" in capsys.readouterr().out
-    assert _files(data) == _files(tiny_data)
+    files = _files(data)
+    assert json.loads(files.pop(".hms-download.json"))["files"] == len(files)
+    assert files == _files(tiny_data)
     assert tiny_zip.is_file()  # a zip the user gave is never deleted
 
 
@@ -192,7 +194,14 @@ def test_download_through_the_kaggle_api(kaggle_api: Any, monkeypatch: pytest.Mo
     assert main(["download", str(data), "--folds", "3", "--workers", "2"]) == 0
     assert calls == [(COMPETITION, str(data), False)]
     assert f"{data}: OK:" in capsys.readouterr().out
-    assert _files(data) == _files(tiny_data)  # and the downloaded zip is gone
+    assert not (data / f"{COMPETITION}.zip").exists()
+    marker = data / ".hms-download.json"
+    assert _files(data) == {**_files(tiny_data), marker.name: marker.read_bytes()}
+    # a rerun validates again without downloading 20 GB again; --force downloads
+    assert main(["download", str(data), "--folds", "3", "--workers", "2"]) == 0
+    assert len(calls) == 1 and f"{data}: OK:" in capsys.readouterr().out
+    assert main(["download", str(data), "--force", "--no-validate"]) == 0
+    assert len(calls) == 2
 
 
 @pytest.mark.parametrize("status, message", [

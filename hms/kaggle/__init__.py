@@ -36,7 +36,7 @@ def _download(args: argparse.Namespace) -> None:
 
     data_dir = Path(args.data_dir)
     download(data_dir, zip_file=Path(args.zip) if args.zip else None, keep_zip=args.keep_zip,
-             competition=args.competition)
+             competition=args.competition, force=args.force)
     if args.no_validate:
         print(f"{data_dir}: unpacked (not validated)")
         return
@@ -68,6 +68,8 @@ def add_commands(sub: Any) -> None:
                    help="unpack this already downloaded competition zip instead of calling the Kaggle API")
     p.add_argument("--keep-zip", action="store_true", help="keep the downloaded zip after unpacking (default: delete it)")
     p.add_argument("--no-validate", action="store_true", help="only download and unpack")
+    p.add_argument("--force", action="store_true",
+                   help="download again even if DATA_DIR holds a complete earlier download")
     p.add_argument("--competition", default=COMPETITION, help=argparse.SUPPRESS)
     p.add_argument("--folds", type=int, default=5, help="fold count for the validation (default 5)")
     p.add_argument("--workers", type=int, default=8, help="I/O threads for the validation (default 8)")

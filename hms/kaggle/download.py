@@ -136,11 +136,19 @@ def extract(zip_path: Path, dest: Path) -> tuple[int, int]:
     return len(todo), len(members) - len(todo)
 
 
+DONE_MARKER = ".hms-download.json"
+
+
 def download(dest: Path, zip_file: Path | None = None, keep_zip: bool = False,
-             competition: str = COMPETITION) -> Path:
+             competition: str = COMPETITION, force: bool = False) -> Path:
     """Fetch (unless `zip_file` is given) and unpack the competition data into `dest`. A zip that this
-    function downloaded is deleted after a complete unpack unless `keep_zip`; a given one never is."""
+    function downloaded is deleted after a complete unpack unless `keep_zip`; a given one never is.
+    A complete unpack leaves DONE_MARKER, so a rerun does not download 20 GB again (unless `force`)."""
     dest.mkdir(parents=True, exist_ok=True)
+    marker = dest / DONE_MARKER
+    if zip_file is None and marker.is_file() and not force:
+        log.info("%s already holds the unpacked %s (%s); --force downloads it again", dest, competition, marker.name)
+        return dest
     downloaded = zip_file is None
     if zip_file is None:
         credentials = find_credentials()
@@ -151,6 +159,7 @@ def download(dest: Path, zip_file: Path | None = None, keep_zip: bool = False,
         raise KaggleError(f"{zip_file}: no such file")
     written, kept = extract(zip_file, dest)
     log.info("%s: %d files unpacked into %s (%d already there)", zip_file.name, written, dest, kept)
+    marker.write_text(json.dumps({"competition": competition, "zip": zip_file.name, "files": written + kept}) + "\n")
     if downloaded and not keep_zip:
         zip_file.unlink()
     return dest
