@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from hms import kaggle as kaggle_commands
+
 
 # Kept here rather than imported from hms.synth.config so that `hms --help` stays instant;
 # tests/test_badinput.py checks that they agree.
@@ -122,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["tiny", "default", "full"], help="the preset")
     p.add_argument("--params", default="params.yaml", help="params file to rewrite (default params.yaml)")
     p.set_defaults(func=_preset)
+    kaggle_commands.add_commands(sub)
     return parser
 
 
