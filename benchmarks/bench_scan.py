@@ -10,10 +10,9 @@ printed next to it: on a shared machine the wall figures depend on it, the CPU f
 
 Configurations: `default` (2 batches scored at once, one torch thread each, the features in a
 third thread; flip TTA as saved), `no-tta`, `1-thread`, `3-threads`, `4-threads`, `exact` (each
-window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `jit` (torch.jit-
-optimised image backbones), `jit-no-tta`, `skip-weak` (base models with a blend weight below
-1e-3 not run), `skip-weak-no-tta`; e.g.
-    python benchmarks/bench_scan.py --models /work/baseline/models --hours 1,4
+window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `skip-weak` (base
+models with a blend weight below 1e-3 not run), `skip-weak-no-tta`; e.g.
+    python benchmarks/bench_scan.py --models models --hours 1,4
     python benchmarks/bench_scan.py --models models --hours 1 --configs default,no-tta,step4
 """
 
@@ -40,8 +39,6 @@ CONFIGS: dict[str, dict] = {
     "step4": {"step_s": 4.0},
     "skip-weak": {"min_weight": 1e-3},
     "skip-weak-no-tta": {"min_weight": 1e-3, "tta": False},
-    "jit": {"jit": True},
-    "jit-no-tta": {"jit": True, "tta": False},
 }
 
 CHILD = r"""
@@ -118,48 +115,35 @@ def compare(keep: Path, hours: float, configs: list[str], truth: Path) -> None:
 
 
 def oof_cost(workdir: Path, models: Path) -> None:
-    """Out-of-fold KL of each neural model with and without the flip TTA (and with the jit option):
-    each fold model scores its own validation eegs of the training run in `workdir`."""
+    """Out-of-fold KL of each neural model with and without the flip TTA: each fold model (loaded by
+    hms.models.trained, the prediction path) scores its own validation eegs of the run in `workdir`."""
+    import dataclasses
+
     import numpy as np
     import pandas as pd
+    import torch
 
     from hms.data.targets import TARGET_COLS
+    from hms.ensemble.apply import load_ensemble
     from hms.features.store import open_array
     from hms.metrics import cv_scores
-    from hms.recording.adapter import _jit_backbone
-    from hms.ensemble.stack import BLENDER_FILE, load_blender
-    from hms.models.nets import get_net, model_config
-    from hms.train.nn.config import LoopConfig
-    from hms.train.nn.crossval import _load_model, read_model_config
-    from hms.train.nn.device import make_runtime
-    from hms.train.nn.loop import predict_rows
-    import dataclasses
-    import torch
 
     train = pd.read_parquet(workdir / "data" / "prepared" / "train.parquet")
     y = train[list(TARGET_COLS)].to_numpy()
-    print(f"\nOOF KL of the neural models on {workdir} ({len(train)} eegs): flip TTA as saved / off / jit")
-    for name in load_blender(models / "ensemble" / BLENDER_FILE).models:
-        config = json.loads((models / name / "config.json").read_text())
-        if config.get("kind") == "tabular":
+    torch.set_num_threads(2)
+    print(f"\nOOF KL of the neural models on {workdir} ({len(train)} eegs): flip TTA as saved / off")
+    for name, tm in load_ensemble(models).models.items():
+        if tm.spec.family != "nn":
             continue
-        spec = get_net(name)
-        cfg = model_config(name, read_model_config(models / name, name)["model"])
-        rt = make_runtime(LoopConfig(**config["loop"]), image_model=spec.features == "mosaic")
-        torch.set_num_threads(2)
-        array, _ = open_array(workdir / "features" / spec.features, "train", expected_ids=train["sample_id"].to_numpy())
+        array, _ = open_array(workdir / "features" / tm.kind, "train", expected_ids=train["sample_id"].to_numpy())
         res = {}
-        for label, tta, jit in (("tta", True, False), ("no-tta", False, False), ("jit", True, True)):
-            if jit and spec.features != "mosaic":
-                continue
-            c = dataclasses.replace(cfg, tta_flip=tta)
+        for label, tta in (("tta", True), ("no-tta", False)):
+            cfg = dataclasses.replace(tm.cfg, own=dataclasses.replace(tm.cfg.own, tta_flip=tta))
             oof = np.zeros((len(train), 6))
             t0 = time.process_time()
-            for k in config["folds"]:
+            for k, model in zip(tm.config["folds"], tm.models):
                 rows = np.flatnonzero(train["fold"].to_numpy() == k)
-                net = _load_model(name, c, tuple(config["input_shape"]), models / name / f"fold{k}.pt", rt)
-                net = _jit_backbone(net) if jit else net
-                oof[rows] = predict_rows(net, array, rows, c, spec.features, rt, 128)[0]
+                oof[rows] = tm.spec.predict(cfg, model, array, rows)
             sc = cv_scores(y, oof, train["n_votes"].to_numpy())
             res[label] = (sc["kl_all"], sc["kl_hq"], time.process_time() - t0)
         print("   " + name + ": " + "; ".join(f"{k} kl_all {a:.4f} kl_hq {b:.4f} ({t:.0f} cpu s)" for k, (a, b, t) in res.items()))

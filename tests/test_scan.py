@@ -196,19 +196,20 @@ def test_events_threshold_duration_merge_and_smoothing() -> None:
 def _train(root: Path, params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, features: Path,
            models: list[str]) -> Path:
     """models/<name> for each model and models/ensemble/blender.json, through the pipeline's own
-    training and stacking code (as tests/test_predict.py does)."""
+    driver and stacking code (as tests/test_predict.py does)."""
     from hms import predictions as pred_files
     from hms.ensemble import run_stack, stack_config, write_stack
-    from hms.models.registry import fitter, get_spec
+    from hms.models.registry import get_spec
+    from tests import modelkit
 
     for name in models:
-        r = fitter(name)(name, params, train, test, features / get_spec(name).features, root / "models" / name)
-        pred_files.write_predictions(pred_files.oof_frame(train, r.oof), root / "predictions" / name / "oof.parquet")
+        r = modelkit.fit(name, params, (train, test, features / get_spec(name).features), root)
+        pred_files.write_predictions(pred_files.oof_frame(train, r.oof), root / "predictions/base" / name / "oof.parquet")
         pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), r.test),
-                                     root / "predictions" / name / "test.parquet")
-    cfg = stack_config({**params.get("stack", {}), "models": models})
-    write_stack(run_stack(cfg, train, test, root / "predictions"), root / "predictions" / "ensemble",
-                root / "models" / "ensemble", root / "metrics" / "ensemble.json")
+                                     root / "predictions/base" / name / "test.parquet")
+    cfg = stack_config(params["stack"])
+    write_stack(run_stack(cfg, models, train, test, root / "predictions/base"), root / "predictions/ensemble",
+                root / "models/ensemble", root / "metrics/ensemble.json")
     return root / "models"
 
 

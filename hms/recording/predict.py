@@ -1,6 +1,7 @@
 """Scoring windows: the features every saved model needs, through the feature functions of the
 pipeline (hms.features.mosaic/tabular/waves batch functions with each model's saved features
-config, parsed by hms.features.build.parse_config), then the trained ensemble.
+config, parsed by hms.features.build.parse_config), then the trained ensemble exactly as
+`hms predict` loads and applies it (hms.ensemble.apply: load_ensemble, predict_base, blend).
 
 In a scan the windows share one preprocessing per chunk of the recording (hms.recording.windows,
 hms.recording.shared); with `exact` each window goes through the batch functions on its own,
@@ -9,12 +10,16 @@ which is precisely `hms predict`'s path.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from hms.ensemble.apply import Ensemble, blend, load_ensemble
 from hms.features.build import parse_config
 from hms.features.mosaic import mosaic_batch
 from hms.features.tabular import tabular_batch
@@ -25,23 +30,85 @@ from hms.recording.shared import (eeg_panels_from_frames, frame_hop, mosaic_from
 from hms.recording.timing import StepTimer
 from hms.recording.windows import WindowBatch
 from hms.signal.filters import resample
+from hms.models.trained import TrainedModel
+from hms.predictions import check_probabilities
 from hms.signal.preprocess import SignalConfig
 
-
-class Ensemble(Protocol):
-    """What hms.models.trained.load_ensemble returns (issue 9)."""
-
-    feature_configs: dict[str, tuple[str, dict[str, Any]]]
-
-    def predict(self, features: dict[str, np.ndarray]) -> np.ndarray: ...
+log = logging.getLogger(__name__)
 
 
-def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | None = None, jit: bool = False,
-                min_weight: float = 0.0) -> Ensemble:
-    """The trained ensemble of `models_dir` (every base model the saved blender blends + the blender)."""
-    from hms.recording.adapter import LegacyEnsemble  # TODO(issue 9): hms.models.trained.load_ensemble
+# The feature stores hold these kinds as float16 and `hms predict` feeds the models from the stores:
+# the scan rounds them the same way so that both give the models identical inputs.
+FLOAT16_KINDS = ("mosaic", "waves")
 
-    return LegacyEnsemble(models_dir, tta=tta, timer=timer, jit=jit, min_weight=min_weight)
+
+class ScanModels:
+    """The trained ensemble of hms.ensemble.apply.load_ensemble (`hms predict`'s models and blender),
+    run the way a scan needs it: each model's time on the step timer, batches scored from several
+    threads at once, and two measured options (docs/scan.md) that only change the models' saved
+    settings, never the code they run: flip TTA off, and base models the blender barely weighs left out."""
+
+    def __init__(self, ens: Ensemble, skipped: list[str], timer: StepTimer) -> None:
+        self.ens = ens
+        self.skipped = skipped
+        self.timer = timer
+
+    @property
+    def feature_configs(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        return self.ens.feature_configs
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.ens.models)
+
+    def predict(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """(n, 6) blended probabilities of one batch of windows."""
+        base = self.ens.predict_base(features, self.timer)
+        for name, p in base.items():
+            check_probabilities(p, f"{name} predictions")
+        n = len(next(iter(features.values())))
+        # A skipped model's uniform stand-in is a constant in the log pool: its term drops out.
+        base.update({m: np.full((n, 6), 1 / 6) for m in self.skipped})
+        with self.timer("blend"):
+            return blend(self.ens.blender, base)
+
+
+def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | None = None,
+                min_weight: float = 0.0) -> ScanModels:
+    """Every base model the saved blender of `models_dir` blends (less those weighing < min_weight)
+    and the blender, loaded sealed by hms.ensemble.apply.load_ensemble."""
+    ens = load_ensemble(Path(models_dir))
+    weights = ens.blender.model_weights()
+    skipped = [m for m in ens.models if weights[m] < min_weight]
+    for name in skipped:
+        log.warning("not running %s: its blend weight %.2g is below --min-weight %g; a uniform prediction stands "
+                    "in for it (a constant in the log pool, so its term drops out)", name, weights[name], min_weight)
+    models = {name: _for_scan(m, tta) for name, m in ens.models.items() if name not in skipped}
+    return ScanModels(Ensemble(ens.blender, models), skipped, timer or StepTimer())
+
+
+def _for_scan(model: TrainedModel, tta: bool) -> TrainedModel:
+    """The same model with scan settings: GBDTs on one thread each and taking turns (a few dozen rows
+    per call: more threads only add synchronisation, and the scan already scores batches in
+    parallel threads), neural nets on one torch thread each and without flip TTA if asked. The predictions do not depend on
+    the thread count."""
+    own = model.cfg.own
+    if model.spec.family == "gbdt":
+        lock = threading.Lock()
+        spec_predict = model.spec.predict
+
+        def predict(*args: Any) -> np.ndarray:
+            with lock:
+                return spec_predict(*args)
+
+        spec = dataclasses.replace(model.spec, predict=predict)
+        own = dataclasses.replace(own, threads=1)
+        return dataclasses.replace(model, spec=spec, cfg=dataclasses.replace(model.cfg, own=own))
+    # One torch thread per scoring thread: the runtime the nets predict with sets torch's thread count.
+    own = dataclasses.replace(own, loop={**own.loop, "threads": 1})
+    if not tta:
+        own = dataclasses.replace(own, tta_flip=False)
+    return dataclasses.replace(model, cfg=dataclasses.replace(model.cfg, own=own))
 
 
 @dataclass(frozen=True)
@@ -52,7 +119,7 @@ class FeatureSpec:
     cfg: Any
 
 
-def feature_specs(ens: Ensemble) -> list[FeatureSpec]:
+def feature_specs(ens: ScanModels) -> list[FeatureSpec]:
     return [FeatureSpec(key, kind, *parse_config(kind, params)) for key, (kind, params) in ens.feature_configs.items()]
 
 
@@ -76,6 +143,8 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
                 out[f.key] = tabular_from_bipolar(wb.bipolar(f.sig)[..., a:b], wb.spec, nan_frac, f.cfg)
             else:
                 raise ValueError(f"unknown feature kind {f.kind!r}")
+            if f.kind in FLOAT16_KINDS:
+                out[f.key] = out[f.key].astype(np.float16)
     return out
 
 

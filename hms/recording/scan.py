@@ -49,7 +49,6 @@ class ScanOptions:
     exact: bool = False  # per-window filtering, as `hms predict` (slower)
     tta: bool = True  # the models' flip TTA as saved; False halves the neural nets' work
     threads: int = 2  # batches scored in parallel, one torch thread each; features in one more thread (1: all in one)
-    jit: bool = False  # measured option (benchmarks/bench_scan.py): torch.jit-optimised image backbones
     min_weight: float = 0.0  # skip base models whose blend weight is below this (0: run every model)
     allow_missing: int = 0
     allow_truncated: bool = False
@@ -163,7 +162,7 @@ def scan_recording(recording: str | Path, models_dir: str | Path, out_dir: str |
     except ValueError as exc:
         raise DataError(rec.path, str(exc)) from None
     with timer("load models"):
-        ens = load_models(models_dir, tta=opts.tta, timer=timer, jit=opts.jit, min_weight=opts.min_weight)
+        ens = load_models(models_dir, tta=opts.tta, timer=timer, min_weight=opts.min_weight)
     specs = feature_specs(ens)
     log.info("scan %s: %.1f min at %g Hz -> %d windows every %g s; features %s",
              rec.path, rec.duration_s / 60, rec.fs_in, grid.n_windows, opts.step_s, [f.key for f in specs])

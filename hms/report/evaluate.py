@@ -17,7 +17,7 @@ from hms.data.targets import TARGET_COLS
 from hms.ensemble.inputs import load_oof
 from hms.io import write_csv, write_json, write_text
 from hms.metrics import cv_scores
-from hms.report.figures import plot_calibration, plot_class_kl
+from hms.report.figures import plot_blend_weights, plot_calibration, plot_class_kl
 from hms.report.scores import calibration, class_kl, confusion_rows, floor_scores
 from hms.submission import load_sample_submission, validate_submission
 
@@ -31,16 +31,22 @@ class ReportPaths:
     plots: Path = Path("reports/plots")
 
 
-def evaluate(train: pd.DataFrame, models: list[str], pred_dir: Path, blender_json: Path, data_dir: Path,
+def evaluate(train: pd.DataFrame, base_models: list[str], pred_dir: Path, blender_json: Path, data_dir: Path,
              submission: Path | None, paths: ReportPaths = ReportPaths()) -> dict[str, Any]:
-    """`models` = the rows of the table in order (e.g. prior, the base models, ensemble)."""
-    probs = load_oof(pred_dir, models, train)
+    """One row per model: prior (pred_dir/prior), the base models (pred_dir/base/<name>), the ensemble
+    (pred_dir/ensemble)."""
+    pred_dir = Path(pred_dir)
+    models = ["prior", *base_models, "ensemble"]
+    probs = np.concatenate([load_oof(pred_dir, ["prior"], train), load_oof(pred_dir / "base", base_models, train),
+                            load_oof(pred_dir, ["ensemble"], train)])
     y = train[list(TARGET_COLS)].to_numpy(np.float64)
     n_votes = train["n_votes"].to_numpy()
+    # Each model's kl_hq (the headline number) at the top level and kl_all in a block: short column
+    # names, so `dvc exp show` compares every model in one screen (README).
     metrics: dict[str, Any] = {}
-    for name, p in zip(models, probs):
-        s = cv_scores(y, p, n_votes)
-        metrics[name] = {"kl_all": s["kl_all"], "kl_hq": s["kl_hq"]}
+    scores = {name: cv_scores(y, p, n_votes) for name, p in zip(models, probs)}
+    metrics.update({name: s["kl_hq"] for name, s in scores.items()})
+    metrics["kl_all"] = {name: s["kl_all"] for name, s in scores.items()}
     metrics["n_all"], metrics["n_hq"] = int(len(train)), int((train["tier"] == "hq").sum())
     data = DataDir(data_dir)
     if data.latent.is_file():
@@ -57,15 +63,14 @@ def evaluate(train: pd.DataFrame, models: list[str], pred_dir: Path, blender_jso
     final = models[-1]  # the ensemble: the model the plots describe
     paths.plots.mkdir(parents=True, exist_ok=True)
     write_csv(confusion_rows(train, probs[-1]), paths.plots / "confusion_hq.csv")
-    write_csv(pd.DataFrame({"model": list(weights), "weight": [round(float(v), 6) for v in weights.values()]}),
-              paths.plots / "blend_weights.csv")
+    plot_blend_weights(weights, blender["blender"], paths.plots / "blend_weights.png")
     tables = {name: class_kl(train, p) for name, p in zip(models, probs)}
     plot_class_kl(tables, paths.plots / "class_kl.png")
     plot_calibration(calibration(train, probs[-1]), paths.plots / "calibration.png",
                      f"Reliability of {final} (nested-CV OOF, all samples)")
     write_json(metrics, paths.metrics)
     write_text(summary_markdown(metrics, models, blender, weights, tables[final], sub_rows), paths.summary)
-    log.info("evaluate: %s", {m: metrics[m]["kl_hq"] for m in models})
+    log.info("evaluate (kl_hq): %s", {m: metrics[m] for m in models})
     return metrics
 
 
@@ -79,7 +84,7 @@ def summary_markdown(metrics: dict[str, Any], models: list[str], blender: dict[s
              f"{metrics['n_hq']} with >= 10 votes (hq). Base models: out-of-fold; ensemble: nested CV "
              "(blender fitted without the fold it scores).", "",
              "| model | kl_all | kl_hq |", "|---|---|---|"]
-    lines += [f"| {m} | {fmt(metrics[m]['kl_all'])} | {fmt(metrics[m]['kl_hq'])} |" for m in models]
+    lines += [f"| {m} | {fmt(metrics['kl_all'][m])} | {fmt(metrics[m])} |" for m in models]
     if "floor_all" in metrics:
         lines.append(f"| floor (latent truth, synthetic) | {fmt(metrics['floor_all'])} | {fmt(metrics['floor_hq'])} |")
     kind = "weights" if blender["blender"] == "pool" else "importance (share of coefficient mass, not mixture weights)"
@@ -94,5 +99,9 @@ def summary_markdown(metrics: dict[str, Any], models: list[str], blender: dict[s
     lines += [f"| {r['class']} | {fmt(r['kl_all'])} | {fmt(r['kl_hq'])} |" for _, r in final_class_kl.iterrows()]
     if sub_rows is not None:
         lines += ["", f"submission.csv: {sub_rows} rows, valid against sample_submission.csv."]
-    lines += ["", "Plots: `dvc plots show` (reports/plots/).", ""]
+    lines += ["", "## Plots", "", "`dvc plots show` renders them all; the PNGs read without DVC:", "",
+              "![blend weights](plots/blend_weights.png)", "", "![per-class KL](plots/class_kl.png)", "",
+              "![calibration](plots/calibration.png)", "", "Training curves (every fold; colour = fold, line style = metric):", ""]
+    lines += [f"![{m} curves](curves/{m}.png)" for m in models[1:-1]]
+    lines.append("")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import torch
 from hms.train.nn.config import LoopConfig
 
 log = logging.getLogger(__name__)
+_LOGGED: set[tuple] = set()  # predictions make a runtime per call: say each distinct one once
 
 
 @dataclass(frozen=True)
@@ -62,5 +63,7 @@ def make_runtime(cfg: LoopConfig, image_model: bool) -> Runtime:
         # CPU: the main process already uses every core for the math; workers would only compete.
         workers = min(8, max(available_cores() - 1, 0)) if use_cuda else 0
     rt = Runtime(device, amp_dtype, bool(use_cuda and cfg.channels_last and image_model), workers, use_cuda)
-    log.info("device %s, amp %s, %d torch threads, %d loader workers", device, amp_dtype, threads, workers)
+    if (rt, threads) not in _LOGGED:
+        _LOGGED.add((rt, threads))
+        log.info("device %s, amp %s, %d torch threads, %d loader workers", device, amp_dtype, threads, workers)
     return rt
