@@ -378,3 +378,13 @@ def test_short_recording_is_a_clear_error(tmp_path: Path, scripted: dict[str, An
     path = write_edf(scripted["x"][: 40 * FS], FS, tmp_path / "short.edf")
     assert main(["scan", str(path), "--models", str(recovery_models), "--out", str(tmp_path / "o")]) == 2
     assert "short.edf: the recording lasts 40.0 s, shorter than the 50 s EEG context" in capsys.readouterr().err
+
+
+def test_missing_models_dir_is_a_clear_error(tmp_path: Path, scripted: dict[str, Any],
+                                             capsys: pytest.CaptureFixture) -> None:
+    from hms.cli import main
+
+    models = tmp_path / "no_models"
+    assert main(["scan", str(scripted["edf"]), "--models", str(models), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"{models}: no such models directory" in err and "bug" not in err

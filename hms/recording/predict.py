@@ -30,7 +30,9 @@ from hms.recording.shared import (eeg_panels_from_frames, frame_hop, mosaic_from
 from hms.recording.timing import StepTimer
 from hms.recording.windows import WindowBatch
 from hms.signal.filters import resample
-from hms.models.trained import TrainedModel
+from hms.errors import ConfigError
+from hms.models.registry import UnknownModelError
+from hms.models.trained import ModelDirError, TrainedModel
 from hms.predictions import check_probabilities
 from hms.signal.preprocess import SignalConfig
 
@@ -77,7 +79,10 @@ def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | Non
                 min_weight: float = 0.0) -> ScanModels:
     """Every base model the saved blender of `models_dir` blends (less those weighing < min_weight)
     and the blender, loaded sealed by hms.ensemble.apply.load_ensemble."""
-    ens = load_ensemble(Path(models_dir))
+    try:
+        ens = load_ensemble(Path(models_dir))
+    except (ModelDirError, UnknownModelError) as exc:  # the user's --models, not a bug: one line, exit 2
+        raise ConfigError(str(exc)) from None
     weights = ens.blender.model_weights()
     skipped = [m for m in ens.models if weights[m] < min_weight]
     for name in skipped:
