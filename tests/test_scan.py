@@ -388,3 +388,17 @@ def test_missing_models_dir_is_a_clear_error(tmp_path: Path, scripted: dict[str,
     assert main(["scan", str(scripted["edf"]), "--models", str(models), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"{models}: no such models directory" in err and "bug" not in err
+
+
+def test_nan_share_counts_impossible_values_as_gaps() -> None:
+    """eeg_nan_frac of the scan's tabular features counts what tabular_batch counts: NaN samples
+    and the impossible values preprocessing masks as gaps (±inf, beyond the scalp limit)."""
+    from hms.recording.shared import nan_share
+
+    block = np.random.default_rng(0).normal(0, 30, size=(20, 3000)).astype(np.float32)
+    block[3, 100:300] = np.nan  # 200 gap samples in window 0
+    block[5, 500:520] = 1e6  # 20 impossible samples in windows 0 and 1
+    block[7, 2000:2010] = np.inf  # 10 in window 3 (window 2 ends at 2000)
+    block[19, :] = 1e9  # the EKG channel is not scalp: never counted
+    share = nan_share(block, np.array([0, 400, 1000, 1990]), 1000)
+    np.testing.assert_allclose(share * 19 * 1000, [220, 20, 0, 10])

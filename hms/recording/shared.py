@@ -32,6 +32,7 @@ from hms.features.mosaic import MosaicConfig, _sparse_bank, eeg_panels, kaggle_p
 from hms.features.tabular import (AGG_CHAINS, ASYM_PAIRS, EEG_FEATURES, TabularConfig, _chain_agg, _mirror_corr,
                                   eeg_pair_features, spec_features)
 from hms.features.waves import WavesConfig, waves_shape
+from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
 
@@ -139,8 +140,14 @@ def tabular_from_bipolar(seg: np.ndarray, spec: np.ndarray, eeg_nan_frac: np.nda
 
 
 def nan_share(raw_block: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """Share of NaN samples of the 19 scalp channels in windows [s, s + length) of a (20, n) block
-    (tabular's eeg_nan_frac), from one cumulative count."""
-    counts = np.isnan(raw_block[: len(SCALP_CHANNELS)]).sum(axis=0)
+    """Share of gap samples (NaN, or impossible values that preprocessing masks as gaps) of the 19
+    scalp channels in windows [s, s + length) of a (20, n) block (tabular's eeg_nan_frac), from one
+    cumulative count."""
+    scalp = raw_block[: len(SCALP_CHANNELS)]
+    gaps = np.isnan(scalp)
+    impossible = eeg_artifact_mask(scalp)
+    if impossible is not None:
+        gaps |= impossible
+    counts = gaps.sum(axis=0)
     cs = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
     return (cs[starts + length] - cs[starts]) / float(len(SCALP_CHANNELS) * length)
