@@ -103,6 +103,23 @@ def test_predict_names_a_missing_model_config(pipeline: Path, tiny_data: Path, t
         predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
 
 
+def test_predict_cli_bad_models_dir_is_one_line_exit_2(pipeline: Path, tiny_data: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A broken models directory is the user's input, not a bug: one line, exit 2."""
+    import shutil
+
+    from hms.cli import main
+
+    models = tmp_path / "models"
+    shutil.copytree(pipeline / "models", models)
+    (models / "wave" / "config.json").unlink()
+    rc = main(["predict", "--data-dir", str(tiny_data), "--models", str(models), "--out", str(tmp_path / "o.csv"),
+               "--workers", "1"])
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()][-1]
+    assert rc == 2
+    assert err.startswith("hms predict: error: ") and "config.json: missing" in err and "bug" not in err
+
+
 def test_predict_is_sealed_against_a_hostile_models_dir(pipeline: Path, tiny_data: Path, tmp_path: Path) -> None:
     """Only registered model names, only files inside --models, no hub names in a model config."""
     import json

@@ -8,6 +8,7 @@ import importlib
 import re
 from pathlib import Path
 
+from hms.errors import ConfigError
 from hms.models.spec import ModelSpec
 
 PACKAGE = Path(__file__).parent
@@ -16,7 +17,7 @@ NOT_MODELS = frozenset({"__init__", "spec", "registry", "trained"})
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ConfigError):
     """A model name that is not a registered base model (also refuses names that are not identifiers)."""
 
 

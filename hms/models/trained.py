@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hms.errors import ConfigError
 from hms.models.registry import get_spec
 from hms.models.spec import ModelConfig, ModelSpec
 
@@ -23,7 +24,7 @@ CONFIG_FILE = "config.json"
 FIT_FILE = "fit.json"
 
 
-class ModelDirError(ValueError):
+class ModelDirError(ConfigError):
     """A models directory that cannot be trusted or read: names the file and what to do."""
 
 

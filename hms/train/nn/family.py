@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from hms.errors import ConfigError
 from hms.io import atomic_path
 from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig, ModelSpec
 from hms.train.nn.config import LoopConfig, NetConfig, effective_loop
@@ -23,7 +24,7 @@ Build = Callable[[Any, tuple[int, ...]], nn.Module]  # (net config, input shape 
 MakeAugment = Callable[[Any, tuple[int, ...]], Augment | None]  # (net config, input shape) -> augmentation
 
 
-class UntrustedCheckpointError(ValueError):
+class UntrustedCheckpointError(ConfigError):
     """A fold checkpoint that torch refuses to load as plain tensors (weights_only=True) or cannot read."""
 
 
