@@ -11,6 +11,7 @@ BatchNorm, and its sizes are parameters so that it fits a CPU budget (`full` res
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -28,16 +29,21 @@ CENTRAL: tuple[int, ...] = CHAIN_INDEX["C"]
 @dataclass
 class SparcConfig(NetConfig):
     fs: float = 40.0  # sampling rate of the waves features (features.waves.fs_out)
-    seconds: float = 50.0  # central seconds of the window the net reads
+    # central seconds of the window the net reads (the paper: 10 s). 20 s at stem stride 2 costs
+    # about what 50 s at stride 4 does and measured better (docs/neural.md)
+    seconds: float = 20.0
     central: bool = False  # also the 2 central pairs (the paper uses the 16 chain pairs)
     init_features: int = 32
     growth_rate: int = 16  # paper: 32
     bn_size: int = 2  # bottleneck width = bn_size x growth_rate (paper: 4)
     blocks: list[int] = field(default_factory=lambda: [3, 3, 3, 3, 3])  # dense layers per block (paper: 7 x 4)
-    stem_stride: int = 4  # paper: 2 at 200 Hz; 4 at 40 Hz keeps 50 s within the CPU budget
+    stem_stride: int = 2  # as the paper's (there at 200 Hz)
     stem_pool: bool = True
     dense_drop: float = 0.1  # dropout of each dense layer's new features
     drop_rate: float = 0.3  # before the classifier (paper: 0.5)
+    # wave's recipe (6 + 2 epochs, EMA, stage 2 keeping AdamW's moments): better than the `nn` 3 + 1 (docs/neural.md)
+    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
+                                                          "stage2_keep_opt": True})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -52,7 +52,7 @@ class WaveConfig(NetConfig):
     flip_prob: float = 0.0
     tta_flip: bool = False
     # the recipe that measured best for this net (docs/neural.md): 6 + 2 epochs, EMA, stage 2 keeping AdamW's moments
-    loop: dict[str, Any] = field(default_factory=lambda: {"epochs": 6, "stage2_epochs": 2, "ema_decay": 0.99,
+    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
                                                           "stage2_keep_opt": True})
 
     def __post_init__(self) -> None:
