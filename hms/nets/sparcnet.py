@@ -41,9 +41,9 @@ class SparcConfig(NetConfig):
     stem_pool: bool = True
     dense_drop: float = 0.1  # dropout of each dense layer's new features
     drop_rate: float = 0.3  # before the classifier (paper: 0.5)
-    # wave's recipe (6 + 2 epochs, EMA, stage 2 keeping AdamW's moments): better than the `nn` 3 + 1 (docs/neural.md)
-    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
-                                                          "stage2_keep_opt": True})
+    # 6 epochs with EMA: better than the `nn` 3 + 1 (docs/neural.md). No stage 2: measured with 2 stage-2
+    # epochs, no fold picked one, so they only cost time (stage 1 does not depend on what follows it)
+    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 0})
 
     def __post_init__(self) -> None:
         super().__post_init__()
