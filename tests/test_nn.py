@@ -18,7 +18,8 @@ from hms.data.targets import TARGET_COLS
 from hms.features import store
 from hms.models.registry import get_spec, model_names
 from hms.models.trained import load_trained
-from hms.models.wave import wave_augment
+from hms.nets.augment import waves_augment
+from hms.nets.layers import alive_mask
 from hms.nets.mosaic import MOSAIC_FLIP, mosaic_augment, tile
 from hms.predictions import check_probabilities
 from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS
@@ -32,14 +33,15 @@ NETS = [m for m in model_names() if get_spec(m).family == "nn"]
 SHAPES = modelkit.ARRAY_SHAPES
 SMALL = {"efficientnet": {"backbone": "test_efficientnet", "image_size": [32, 32]},
          "resnet": {"backbone": "test_resnet", "image_size": [32, 32]},
-         "wave": {"widths": [8, 16], "pools": [4, 4], "stem_stride": 2, "gru_hidden": 8, "crop": None}}
+         "wave": {"widths": [8, 16], "kernels": [5, 3], "pools": [2, 2], "stem_stride": 4, "similarity_dim": 4},
+         "sparcnet": {"init_features": 8, "growth_rate": 4, "blocks": [2, 2], "stem_stride": 2}}
 
 
 @pytest.mark.parametrize("name", NETS)
 def test_every_net_outputs_logits_with_its_default_config(name: str, tmp_path: Path) -> None:
     """The default config of each net (as params.yaml has it) builds and maps a batch to (B, 6) logits."""
     spec = get_spec(name)
-    cfg = spec.config({}, {"crop": None} if name == "wave" else {})
+    cfg = spec.config({}, {})
     shape = SHAPES[spec.features]
     state = spec.build(cfg, shape).state_dict()
     spec.save(state, tmp_path / f"fold0{spec.suffix}")
@@ -67,12 +69,12 @@ def test_flip_permutations_swap_the_right_panels_and_chains() -> None:
     assert np.array(PANELS)[list(MOSAIC_FLIP)].tolist() == ["K_RL", "K_LL", "K_RP", "K_LP", "E_RL", "E_LL", "E_RP", "E_LP"]
 
 
-@pytest.mark.parametrize("name", ["efficientnet", "wave"])
+@pytest.mark.parametrize("name", ["efficientnet", "sparcnet"])
 def test_flip_augmentation(name: str) -> None:
     spec = get_spec(name)
     shape = SHAPES[spec.features]
     perm = list(MOSAIC_FLIP) if spec.features == "mosaic" else BIPOLAR_FLIP.tolist()
-    make = mosaic_augment if spec.features == "mosaic" else wave_augment
+    make = mosaic_augment if spec.features == "mosaic" else waves_augment
     x = np.random.default_rng(1).normal(size=(4, *shape)).astype(np.float32)
     flipped = x[0][perm]
     np.testing.assert_array_equal(flipped[perm], x[0])  # twice = identity
@@ -100,7 +102,34 @@ def test_mosaic_masks_and_shifts_are_seeded_per_sample() -> None:
     assert a.shape == x[0].shape and (a == 0).any()  # masked / shifted-in cells are 0
 
 
-@pytest.mark.parametrize("name", ["wave", "resnet"])
+def test_wave_net_is_left_right_invariant_and_sees_masked_channels() -> None:
+    """Swapping the hemispheres leaves the symmetric net's output unchanged (so flip TTA is off by
+    default), while zeroing a channel (a masked electrode) changes it."""
+    torch.manual_seed(0)
+    spec = get_spec("wave")
+    cfg = spec.config({}, {})
+    assert not cfg.own.tta_flip and cfg.own.flip_prob == 0.0
+    model = spec.build(cfg, SHAPES["waves"]).eval()
+    x = torch.randn(3, *SHAPES["waves"])
+    with torch.no_grad():
+        out, flipped = model(x), model(x[:, BIPOLAR_FLIP.tolist()])
+        masked = x.clone()
+        masked[:, 2] = 0.0
+        out_masked = model(masked)
+    torch.testing.assert_close(out, flipped, rtol=0, atol=1e-5)
+    assert (out - out_masked).abs().max() > 1e-4
+
+
+def test_alive_mask_marks_zeroed_channels() -> None:
+    x = torch.randn(2, 18, 200)
+    x[0, 5] = 0.0
+    x[1, 7, 50:150] = 0.0
+    m = alive_mask(x, 41)
+    assert m[0, 5].sum() == 0 and m[0, 4].min() == 1
+    assert m[1, 7, 80:120].sum() == 0 and m[1, 7, :20].min() == 1 and m[1, 7, 180:].min() == 1
+
+
+@pytest.mark.parametrize("name", ["wave", "sparcnet", "resnet"])
 def test_overfits_a_tiny_batch(name: str) -> None:
     torch.manual_seed(0)
     spec = get_spec(name)
@@ -136,6 +165,19 @@ def test_loop_options(mosaic_data, tiny_params, tmp_path: Path) -> None:
     check_probabilities(result.oof, "oof")
     assert {f["info"]["best_epoch"] for f in result.folds.values()} == {1}
     assert set(result.curves["metric"]) == {"train_loss", "valid_loss", "valid_kl_all", "valid_kl_hq"}
+
+
+def test_ema_and_kept_optimizer(mosaic_data, tiny_params, tmp_path: Path) -> None:
+    """EMA weights are what is validated and saved; stage 2 may keep stage 1's optimiser; both
+    change the fit (they are not no-ops) and stay seeded."""
+    params = toy_params(tiny_params)
+    plain = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "plain")
+    params["nn"] |= {"ema_decay": 0.9, "stage2_keep_opt": True}
+    ema = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "ema")
+    again = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "again")
+    check_probabilities(ema.oof, "oof")
+    assert not np.allclose(plain.oof, ema.oof)
+    np.testing.assert_array_equal(ema.oof, again.oof)
 
 
 def test_checkpoints_are_plain_state_dicts_and_others_are_refused(mosaic_data, tiny_params, tmp_path: Path) -> None:

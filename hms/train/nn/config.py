@@ -30,6 +30,12 @@ class LoopConfig:
     hq_only: bool = False  # stage 1 on eegs with >= 10 votes only
     stage2_epochs: int = 1
     stage2_lr_mult: float = 0.3
+    # Stage 2 continues stage 1's AdamW state (its moment estimates) at the stage-2 lr instead of
+    # restarting from zero moments, whose first steps are large (measured: wave kl_hq, docs/neural.md).
+    stage2_keep_opt: bool = False
+    # > 0: validate, select and keep an exponential moving average of the weights (yu4u's ModelEmaV2
+    # option in the top HMS solutions); smooths the noisy last steps of a small-data run. 0 = off.
+    ema_decay: float = 0.0
     select_on: str = "kl_hq"  # validation metric that picks each fold's best epoch: kl_hq | kl_all
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     amp: str = "auto"  # auto (bf16 if supported, else fp16, on cuda; off on cpu) | bf16 | fp16 | off
@@ -52,6 +58,8 @@ class LoopConfig:
             raise ValueError("nn: epochs must be >= 1, stage2_epochs >= 0, batch_size >= 1")
         if not 0 <= self.warmup_frac < 1:
             raise ValueError(f"nn.warmup_frac must be in [0, 1), got {self.warmup_frac}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"nn.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lq_weight < 0 or self.lr <= 0:
             raise ValueError("nn.lq_weight must be >= 0 and nn.lr > 0")
 

@@ -3,6 +3,7 @@ optional two-stage schedule (all eegs, then >= 10-vote eegs), best epoch kept by
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -141,6 +142,9 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     start = time.perf_counter()
     seed, fold, lr = inputs.seed, inputs.fold, loop.lr * cfg.lr_mult
     seed_everything(seed)
+    # deterministic mode also fills every new tensor with NaN to expose reads of uninitialised
+    # memory: a debugging aid that costs ~20% of a CPU step and changes no result
+    torch.utils.deterministic.fill_uninitialized_memory = False
     model = build().to(rt.device)
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -148,14 +152,21 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     mix_gen = torch.Generator().manual_seed(derive_seed(seed, "mixup"))
     valid_targets = inputs.y[inputs.valid_rows]
     valid_votes = inputs.n_votes[inputs.valid_rows]
+    ema = EMA(model, loop.ema_decay) if loop.ema_decay > 0 else None
     best: FoldResult | None = None
     history: list[dict[str, Any]] = []
     epoch = 0
+    opt: torch.optim.Optimizer | None = None
     for stage in plan_stages(inputs, loop, lr):
         ds = FeatureDataset(inputs.x, stage.rows, cfg, inputs.y[stage.rows], stage.weights, augment)
         drop_last = len(ds) > loop.batch_size  # no 1-sample tail batch: BatchNorm needs > 1 value
         steps_per_epoch = len(ds) // loop.batch_size if drop_last else 1
-        opt = make_optimizer(model, loop, stage.lr)
+        if opt is None or not loop.stage2_keep_opt:
+            opt = make_optimizer(model, loop, stage.lr)
+        else:
+            # keep the moment estimates; the new stage's schedule starts from its own lr
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] = stage.lr
         sched = make_scheduler(opt, loop, stage.lr, steps_per_epoch * stage.epochs)
         for _ in range(stage.epochs):
             epoch += 1
@@ -186,10 +197,13 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
                 else:
                     opt.step()
                 sched.step()
+                if ema is not None:
+                    ema.update(model)
                 loss_sum += float(loss.detach()) * float(w.sum())
                 weight_sum += float(w.sum())
                 bar.set_postfix(loss=f"{loss_sum / max(weight_sum, 1e-12):.4f}", refresh=False)
-            probs, valid_loss = predict_rows(model, inputs.x, inputs.valid_rows, cfg, flip_perm, rt,
+            eval_model = ema.module if ema is not None else model
+            probs, valid_loss = predict_rows(eval_model, inputs.x, inputs.valid_rows, cfg, flip_perm, rt,
                                              loop.eval_batch_size, valid_targets)
             scores = cv_scores(valid_targets, probs, valid_votes)
             row = {"epoch": epoch, "stage": stage.name, "lr": stage.lr, "train_loss": loss_sum / max(weight_sum, 1e-12),
@@ -203,11 +217,33 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
             score = scores[loop.select_on] if scores[loop.select_on] is not None else scores["kl_all"]
             if best is None or score < best.best_score:
                 # deep copy on CPU: the model keeps training
-                best = FoldResult({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}, epoch, score)
+                best = FoldResult({k: v.detach().to("cpu", copy=True) for k, v in eval_model.state_dict().items()}, epoch, score)
     assert best is not None
     best.history = history
     best.seconds = time.perf_counter() - start
     return best
+
+
+class EMA:
+    """Shadow copy of a model whose float weights follow e <- d e + (1 - d) w after each optimiser
+    step. d ramps up as min(decay, (1 + n) / (10 + n)) so the random initial weights are forgotten
+    within the first steps; buffers (BatchNorm statistics) are copied, not averaged."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for e, p in zip(self.module.parameters(), model.parameters()):
+            e.mul_(d).add_(p.detach(), alpha=1 - d)
+        for e, b in zip(self.module.buffers(), model.buffers()):
+            e.copy_(b)
 
 
 def _mixup(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, alpha: float,

@@ -1,0 +1,13 @@
+"""`sparcnet`: SPaRCNet, the hosts' own 1D DenseNet (hms/nets/sparcnet.py), on the filtered bipolar
+signals (features/waves), with the waves augmentation (left/right flip, time shift) and flip TTA.
+The sixth base model: this module, its params block and one line in params.yaml's `models`
+are all it took (docs/models.md)."""
+
+from __future__ import annotations
+
+from hms.nets.augment import waves_augment
+from hms.nets.sparcnet import SparcConfig, SPaRCNet
+from hms.signal.montage import BIPOLAR_FLIP
+from hms.train.nn.family import nn_spec
+
+SPEC = nn_spec("sparcnet", "waves", SparcConfig, SPaRCNet, waves_augment, BIPOLAR_FLIP)
