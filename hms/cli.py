@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hms import kaggle as kaggle_commands
+from hms import tune_cli
 
 
 # Kept here rather than imported from hms.synth.config so that `hms --help` stays instant;
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="params file to rewrite (default params.yaml)")
     p.set_defaults(func=_preset)
     kaggle_commands.add_commands(sub)
+    tune_cli.add_commands(sub)
     return parser
 
 

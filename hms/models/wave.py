@@ -8,13 +8,16 @@ chain (LL, RL, LP, RP, central), stacked, mixed by a GRU over time (or pooled) a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from hms.constants import N_CLASSES
+from hms.models.spec import ModelConfig
 from hms.nets.heads import small_init_head
 from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, N_BIPOLAR
 from hms.train.nn.config import NetConfig
@@ -135,4 +138,18 @@ def wave_augment(cfg: WaveConfig, sample_shape: tuple[int, ...]) -> Augment:
     return augment
 
 
-SPEC = nn_spec("wave", "waves", WaveConfig, WaveNet, wave_augment, BIPOLAR_FLIP)
+def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
+    """`hms tune wave`: learning rate (lr_mult x nn.lr), weight decay, dropout, mixup, time shift and the GRU
+    width. Own block only (weight decay through its `loop` overrides): applying it changes no other model."""
+    return {
+        "wave.lr_mult": trial.suggest_float("wave.lr_mult", 0.3, 10.0, log=True),
+        "wave.loop.weight_decay": trial.suggest_float("wave.loop.weight_decay", 1e-4, 0.1, log=True),
+        "wave.drop_rate": trial.suggest_float("wave.drop_rate", 0.0, 0.5),
+        "wave.mixup_alpha": trial.suggest_float("wave.mixup_alpha", 0.0, 1.0),
+        "wave.shift_frac": trial.suggest_float("wave.shift_frac", 0.0, 0.2),
+        "wave.gru_hidden": trial.suggest_int("wave.gru_hidden", 16, 256, log=True),
+    }
+
+
+SPEC = dataclasses.replace(nn_spec("wave", "waves", WaveConfig, WaveNet, wave_augment, BIPOLAR_FLIP),
+                           search_space=search_space)
