@@ -8,11 +8,13 @@ tabular features (e.g. the default embedded data) and scales them to the real ro
 
     python benchmarks/gpu_estimate.py                       # neural models
     python benchmarks/gpu_estimate.py --gbdt /path/to/repo  # + GBDTs timed on its data/prepared, features/tabular
+    python benchmarks/gpu_estimate.py --gbdt /path/to/repo --no-neural  # the GBDTs only
 Every number it derives is an estimate; the assumptions are printed with it."""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -163,6 +165,7 @@ def gbdt(args: argparse.Namespace) -> None:
         spec = get_spec(name)
         cfg = spec.config(params["gbdt"], dict(params[name], threads=1))
         out = Path(args.work) / name
+        shutil.rmtree(out, ignore_errors=True)  # a fresh fold cache: a cached fold would time nothing
         start = time.perf_counter()
         res = cross_validate(spec, cfg, params["seed"], train, test, root / "features/tabular", out / "models" / name,
                              cache=FoldCache(name, out / "cache"))
@@ -181,8 +184,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8, help="DataLoader workers assumed per GPU (nn.num_workers: -1)")
     ap.add_argument("--gbdt", default=None, help="repo with data/prepared and features/tabular to time the GBDTs on")
     ap.add_argument("--work", default="/tmp/hms_gpu_estimate", help="scratch dir for the GBDT runs")
+    ap.add_argument("--no-neural", action="store_true", help="only the GBDT timing (with --gbdt)")
     args = ap.parse_args()
-    neural(args)
+    if not args.no_neural:
+        neural(args)
     if args.gbdt:
         gbdt(args)
 
