@@ -18,9 +18,10 @@ import pytest
 from hms.params import deep_merge
 from tests.modelkit import toy_inputs
 
-# largest |p_2 - p_1| over the fold's validation and test probabilities. Measured: 1.2e-7 (when written), 6.0e-7 (merged with main) in
-# two runs (float32 round-off, ~1e-7 relative per reduction, carried through 4 epochs of updates); 1e-5
-# leaves room for other BLAS/thread counts while staying 100x below what another seed moves (asserted).
+# largest |p_2 - p_1| over the fold's validation and test probabilities. Measured: 1.2e-7 (when written),
+# 6.0e-7 (merged with main): float32 round-off, ~1e-7 relative per reduction, carried through 4 epochs of
+# updates. 1e-5 leaves room for other BLAS builds and thread counts while staying 100x below what another
+# seed moves (asserted below).
 TOLERANCE = 1e-5
 
 
