@@ -131,11 +131,16 @@ def tune(name: str, trials: int, *, timeout: float | None = None, params_path: P
             raise ConfigError(f"no eeg with >= 10 votes: {metric} is undefined; use --metric kl_all")
         return value
 
+    out = Path(out_dir)
+    (out / name).mkdir(parents=True, exist_ok=True)
+
     def after(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         rec = records.setdefault(frozen.number, {"trial": frozen.number})
         rec["state"] = frozen.state.name
         if frozen.state == optuna.trial.TrialState.FAIL:
             rec["error"] = frozen.user_attrs.get("error", "")
+        # after every trial, not only at the end: a study stopped by Ctrl-C or a kill keeps its record
+        _table(records, metric).to_csv(out / name / "trials.csv", index=False)
         shown = {k[6:]: v for k, v in rec.items() if k.startswith("param ")}
         log.info("trial %d %s: %s=%s after %s fold(s), %.1f s, %s", frozen.number, frozen.state.name.lower(), metric,
                  _fmt(rec.get(metric) if frozen.state.name == "COMPLETE" else rec.get(f"fold{_last_fold(rec)}")),
@@ -156,8 +161,6 @@ def tune(name: str, trials: int, *, timeout: float | None = None, params_path: P
                    catch=(Exception,), gc_after_trial=False)
 
     table = _table(records, metric)
-    out = Path(out_dir)
-    (out / name).mkdir(parents=True, exist_ok=True)
     table.to_csv(out / name / "trials.csv", index=False)
     _history_plot(table, metric, out / name / "history.png", name)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

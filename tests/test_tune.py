@@ -170,3 +170,19 @@ def test_cli(pipeline, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     assert "best kl_hq:" in out and "dvc exp run" in out and (pipeline["root"] / "reports/tune/lgbm.yaml").is_file()
     assert main(["tune", "nosuchmodel", "--trials", "1"]) == 2
     assert "unknown model 'nosuchmodel'" in capsys.readouterr().err
+
+
+def test_a_stopped_study_keeps_the_trials_it_finished(pipeline) -> None:
+    """Ctrl-C (or a kill) in the middle of a study: trials.csv already holds every trial that ended."""
+    calls = {"n": 0}
+
+    def space(trial, cfg):
+        calls["n"] += 1
+        if calls["n"] == 4:  # call 1 is the check before the study; trials 0 and 1 run, trial 2 is stopped
+            raise KeyboardInterrupt
+        return {"lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 3, 15)}
+
+    with pytest.raises(KeyboardInterrupt):
+        _tune(pipeline, 5, space=space, prune=False)
+    table = pd.read_csv(pipeline["out"] / "lgbm" / "trials.csv")
+    assert list(table["trial"]) == [0, 1] and set(table["state"]) == {"COMPLETE"} and table["kl_hq"].notna().all()
