@@ -537,12 +537,14 @@ def test_debug_flag_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_unexpected_error_is_one_line_with_a_debug_hint(monkeypatch: pytest.MonkeyPatch, data_dir: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import hms.data.prepare
+    import hms.data.validate
 
     def boom(*args, **kwargs):
         raise RuntimeError("shape mismatch\nsecond line")
 
-    monkeypatch.setattr(hms.data.prepare, "check_tables", boom)
+    # patched where `hms validate` looks it up: hms.data.validate binds check_tables when it is imported,
+    # so patching hms.data.prepare only worked when no earlier test had imported hms.data.validate
+    monkeypatch.setattr(hms.data.validate, "check_tables", boom)
     rc, err, _ = cli(["validate", str(data_dir)], capsys)
     assert rc == 1
     assert err == ("hms validate: error: unexpected RuntimeError: shape mismatch second line "
