@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hms import kaggle as kaggle_commands
+from hms import tune_cli
 from hms.recording import cli as recording_commands
 
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_preset)
     kaggle_commands.add_commands(sub)
     recording_commands.add_commands(sub)  # scan, synth-recording (issue 12)
+    tune_cli.add_commands(sub)
     return parser
 
 

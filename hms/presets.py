@@ -28,6 +28,7 @@ def defaults() -> dict[str, Any]:
     from hms.models.registry import get_spec, model_names
     from hms.signal.preprocess import SignalConfig
     from hms.synth.config import SynthParams
+    from hms.train.tracking import TrackingConfig
 
     asdict = dataclasses.asdict
     specs = [get_spec(name) for name in model_names()]
@@ -41,6 +42,7 @@ def defaults() -> dict[str, Any]:
     for s in specs:
         out.setdefault(s.family, asdict(s.shared_config()))
         out[s.name] = asdict(s.own_config())
+    out["tracking"] = asdict(TrackingConfig())
     out["stack"] = asdict(StackConfig())
     return out
 

@@ -15,18 +15,20 @@ from hms.io import write_json
 from hms.logs import setup_logging
 from hms.metrics import score_predictions
 from hms.models.registry import get_spec
-from hms.params import read_params
+from hms.params import read_params, to_dataclass
 from hms.predictions import oof_frame, test_frame, write_predictions
 from hms.report.curves import write_curves
 from hms.train.crossval import cross_validate
+from hms.train.tracking import TrackingConfig
 
 PREPARED = Path("data/prepared")
 log = logging.getLogger("hms")
 
 
 def params_keys(name: str) -> tuple[str, ...]:
-    """The keys dvc.yaml declares for train@NAME: the seed, the model's family block and its own block."""
-    return ("seed", get_spec(name).family, name)
+    """The keys dvc.yaml declares for train@NAME: the seed, the model's family block and its own block,
+    and `tracking` (how the run is watched; not part of the model's config)."""
+    return ("seed", get_spec(name).family, name, "tracking")
 
 
 def main(name: str) -> None:
@@ -34,10 +36,11 @@ def main(name: str) -> None:
     spec = get_spec(name)
     p = read_params(params_keys(name))
     cfg = spec.config(p[spec.family], p[name])
+    tracking = to_dataclass(TrackingConfig, p["tracking"], "tracking")
     train = pd.read_parquet(PREPARED / "train.parquet")
     test = pd.read_parquet(PREPARED / "test.parquet")
     result = cross_validate(spec, cfg, p["seed"], train, test, Path("features") / spec.features, Path("models") / name,
-                            live_dir=Path("dvclive") / name)
+                            live_dir=Path("dvclive") / name, tracking=tracking)
     oof = oof_frame(train, result.oof)
     write_predictions(oof, Path("predictions/base") / name / "oof.parquet")
     write_predictions(test_frame(test["eeg_id"].to_numpy(), result.test), Path("predictions/base") / name / "test.parquet")

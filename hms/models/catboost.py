@@ -13,6 +13,7 @@ early stopping on it is early stopping on the validation KL, and the curve we lo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from scipy.special import entr, softmax
 from hms.constants import CLASSES, N_CLASSES
 from hms.io import atomic_path
 from hms.metrics import kl_divergence
+from hms.models.spec import ModelConfig
 from hms.train.gbdt.config import GbdtConfig
 from hms.train.gbdt.data import FoldData
 from hms.train.gbdt.family import gbdt_spec
@@ -156,5 +158,18 @@ def importance(model: CatBoostClassifier) -> np.ndarray:
     return np.asarray(model.get_feature_importance(), dtype=np.float64)
 
 
-SPEC = gbdt_spec("catboost", CatboostConfig, suffix=".cbm", train=train, probabilities=probabilities, save=save,
-                 load=load, importance=importance)
+def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
+    """`hms tune catboost`: learning rate, depth, L2 and feature subsampling (rsm: CPU only) over CatBoost's
+    usual ranges. Own block only: applying it changes no other model."""
+    space = {
+        "catboost.learning_rate": trial.suggest_float("catboost.learning_rate", 0.02, 0.3, log=True),
+        "catboost.depth": trial.suggest_int("catboost.depth", 3, 8),
+        "catboost.l2_leaf_reg": trial.suggest_float("catboost.l2_leaf_reg", 0.3, 30.0, log=True),
+    }
+    if cfg.own.device == "cpu":
+        space["catboost.rsm"] = trial.suggest_float("catboost.rsm", 0.05, 0.6, log=True)
+    return space
+
+
+SPEC = dataclasses.replace(gbdt_spec("catboost", CatboostConfig, suffix=".cbm", train=train, probabilities=probabilities,
+                                     save=save, load=load, importance=importance), search_space=search_space)

@@ -11,6 +11,7 @@ Dataset's init_score when it continues from a model (stage 2); the first rounds 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from scipy.special import softmax
 from hms.constants import N_CLASSES
 from hms.io import write_text
 from hms.metrics import kl_divergence
+from hms.models.spec import ModelConfig
 from hms.train.gbdt.config import GbdtConfig
 from hms.train.gbdt.data import FoldData
 from hms.train.gbdt.family import gbdt_spec
@@ -143,5 +145,20 @@ def importance(model: lgb.Booster) -> np.ndarray:
     return model.feature_importance(importance_type="gain").astype(np.float64)
 
 
-SPEC = gbdt_spec("lgbm", LgbmConfig, suffix=".txt", train=train, probabilities=probabilities, save=save, load=load,
-                 importance=importance)
+def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
+    """`hms tune lgbm`: the knobs Kaggle GBDT solutions tune, over LightGBM's usual ranges; min_data_in_leaf
+    around the current value (it scales with the data). Own block only: applying it changes no other
+    model. Rounds stay early-stopped and max_bin stays (a speed knob)."""
+    leaf = cfg.own.min_data_in_leaf
+    return {
+        "lgbm.learning_rate": trial.suggest_float("lgbm.learning_rate", 0.01, 0.3, log=True),
+        "lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 7, 63, log=True),
+        "lgbm.min_data_in_leaf": trial.suggest_int("lgbm.min_data_in_leaf", max(2, leaf // 4), max(8, 4 * leaf), log=True),
+        "lgbm.feature_fraction": trial.suggest_float("lgbm.feature_fraction", 0.1, 1.0),
+        "lgbm.bagging_fraction": trial.suggest_float("lgbm.bagging_fraction", 0.5, 1.0),
+        "lgbm.lambda_l2": trial.suggest_float("lgbm.lambda_l2", 1e-3, 30.0, log=True),
+    }
+
+
+SPEC = dataclasses.replace(gbdt_spec("lgbm", LgbmConfig, suffix=".txt", train=train, probabilities=probabilities,
+                                     save=save, load=load, importance=importance), search_space=search_space)

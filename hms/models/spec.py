@@ -67,6 +67,9 @@ class ModelSpec:
     report: Callable[[ModelConfig, list[Any], list[str] | None, Path], None] | None = None
     # optional: (cfg, input shape) -> the untrained model (neural nets; benchmarks and tests build them)
     build: Callable[[ModelConfig, tuple[int, ...]], Any] | None = None
+    # optional: (optuna trial, current cfg) -> {dotted params key: value} of this model's block and/or its
+    # family block, e.g. {"lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 7, 63, log=True)}; `hms tune`
+    search_space: Callable[[Any, ModelConfig], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.features not in FEATURE_KINDS:

@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -30,11 +30,13 @@ from hms.data.targets import TARGET_COLS
 from hms.features.store import array_path, index_path, open_array, read_config, read_table, table_path
 from hms.imports import imported_files
 from hms.io import write_json
+from hms.metrics import cv_scores
 from hms.models.registry import module_path
 from hms.models.spec import FoldInputs, ModelConfig, ModelSpec
 from hms.models.trained import CONFIG_FILE, FIT_FILE, fold_file, load_trained
 from hms.seed import derive_seed
 from hms.train.cache import FoldCache, copy_into, digest, file_digest
+from hms.train.tracking import TrackingConfig, log_summary, open_live
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +146,11 @@ class Curves:
 
 def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataFrame, test: pd.DataFrame,
                    features_dir: Path, model_dir: Path, live_dir: Path | None = None,
-                   cache: FoldCache | None = None) -> CVResult:
-    """Train `spec` on every fold of train["fold"] (resuming cached folds); see the module docstring."""
+                   cache: FoldCache | None = None, tracking: TrackingConfig | None = None,
+                   on_fold: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> CVResult:
+    """Train `spec` on every fold of train["fold"] (resuming cached folds); see the module docstring.
+    `tracking`: system monitoring and the W&B mirror of the dvclive run (not part of the config).
+    `on_fold(k, valid_rows, probs)` is called once fold k's OOF predictions exist (`hms tune` prunes there)."""
     model_dir = Path(model_dir)
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     inputs = load_inputs(spec.features, features_dir, train, test)
@@ -166,13 +171,11 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
         stale.unlink()  # a clean model dir: only this run's folds (DVC also clears it before a stage runs)
     model_dir.mkdir(parents=True, exist_ok=True)
 
-    from dvclive import Live  # imported here: dvclive is slow to import and only training needs it
-
     oof = np.full((len(train), 6), np.nan)
     fold_report: dict[str, dict[str, Any]] = {}
     resumed: list[int] = []
     keys: dict[str, str] = {}
-    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) if live_dir else _null() as live:
+    with open_live(live_dir, tracking, spec.name, config) if live_dir else _null() as live:
         curves = Curves(live)
         for k in tqdm(folds, desc=f"{spec.name} folds", leave=False):
             train_rows, valid_rows = np.flatnonzero(train["fold"].to_numpy() != k), np.flatnonzero(train["fold"].to_numpy() == k)
@@ -198,6 +201,10 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             model = spec.load(cfg, model_dir / fold_file(k, spec.suffix), tuple(config["input_shape"]))
             oof[valid_rows] = spec.predict(cfg, model, inputs.x, valid_rows)
             fold_report[str(k)] = {"info": record["info"], "seconds": record["seconds"], "resumed": hit is not None}
+            if on_fold is not None:
+                on_fold(k, valid_rows, oof[valid_rows])
+        if live is not None:
+            log_summary(live, cv_scores(y, oof, n_votes))
     config["fold_keys"] = keys
     write_json(config, model_dir / CONFIG_FILE)
     write_json({"folds": fold_report, "resumed_folds": resumed}, model_dir / FIT_FILE)

@@ -42,6 +42,9 @@ class LoopConfig:
     channels_last: bool = True  # 4D inputs on cuda
     threads: int = 0  # torch CPU threads; 0 = the cores this process may use (capped by OMP_NUM_THREADS)
     num_workers: int = -1  # DataLoader workers; -1 = 0 on cpu, min(8, cores - 1) on cuda
+    # > 1: DDP over this many processes (one per GPU; gloo processes on CPU), torchrun per fold
+    # (hms/train/nn/distributed.py); batch_size stays the global batch, so it must be a multiple of it
+    ddp_processes: int = 1
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -62,6 +65,9 @@ class LoopConfig:
             raise ValueError(f"nn.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lq_weight < 0 or self.lr <= 0:
             raise ValueError("nn.lq_weight must be >= 0 and nn.lr > 0")
+        if self.ddp_processes < 1 or self.batch_size % self.ddp_processes:
+            raise ValueError(f"nn.ddp_processes must be >= 1 and divide nn.batch_size (the global batch): "
+                             f"{self.ddp_processes} and {self.batch_size}")
 
 
 @dataclass

@@ -15,6 +15,7 @@ import torch.nn as nn
 from hms.errors import ConfigError
 from hms.io import atomic_path
 from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig, ModelSpec
+from hms.train.nn import distributed
 from hms.train.nn.config import LoopConfig, NetConfig, effective_loop
 from hms.train.nn.data import Augment
 from hms.train.nn.device import Runtime, make_runtime
@@ -43,6 +44,8 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
     def fit_fold(cfg: ModelConfig, inputs: FoldInputs, log: CurveLogger) -> FoldFit:
         shape = tuple(inputs.x.shape[1:])
         loop = effective_loop(cfg.shared, cfg.own)
+        if loop.ddp_processes > 1 and distributed.world()[1] == 1:  # several GPUs: torchrun runs this fold
+            return distributed.fit_fold(name, cfg, inputs, log, loop.ddp_processes)
         rt = _runtime(cfg, shape)
         result = train_fold(lambda: build(cfg.own, shape), cfg.own, loop, rt, inputs, augment(cfg.own, shape), perm,
                             on_epoch=log, name=name)

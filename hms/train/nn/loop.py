@@ -21,6 +21,7 @@ from hms.metrics import cv_scores
 from hms.models.spec import CurveLogger, FoldInputs
 from hms.seed import derive_seed, seed_everything
 from hms.train.loss import kl_loss
+from hms.train.nn import distributed as ddp
 from hms.train.nn.config import LoopConfig, NetConfig
 from hms.train.nn.data import Augment, FeatureDataset
 from hms.train.nn.device import Runtime
@@ -148,6 +149,7 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     model = build().to(rt.device)
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    model, net = ddp.wrap(model, rt.device)  # net: the DDP module under torchrun (distributed.py), else model
     scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
     mix_gen = torch.Generator().manual_seed(derive_seed(seed, "mixup"))
     valid_targets = inputs.y[inputs.valid_rows]
@@ -173,22 +175,24 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
             ep_seed = derive_seed(seed, stage.name, epoch)
             ds.set_epoch_seed(ep_seed)
             order = np.random.default_rng(ep_seed).permutation(len(ds))
+            order = ddp.shard(order, loop.batch_size, drop_last)  # this rank's part of each global batch
             model.train()
             loss_sum, weight_sum = 0.0, 0.0
-            bar = tqdm(loader(ds, loop.batch_size, rt, order, drop_last), desc=f"{name} fold {fold} {stage.name} ep {epoch}",
+            bar = tqdm(loader(ds, ddp.local_batch(loop.batch_size), rt, order, drop_last), desc=f"{name} fold {fold} {stage.name} ep {epoch}",
                        leave=False, mininterval=2.0)
             for x, y, w in bar:
                 x, y, w = _to_device(x, rt), y.to(rt.device), w.to(rt.device)
                 if cfg.mixup_alpha > 0 and torch.rand(1, generator=mix_gen).item() < cfg.mixup_prob:
                     x, y, w = _mixup(x, y, w, cfg.mixup_alpha, mix_gen)
                 with rt.autocast():
-                    loss = kl_loss(model(x), y, w)
+                    loss = kl_loss(net(x), y, w)
                 opt.zero_grad(set_to_none=True)
+                grad_loss = ddp.grad_loss(loss, w)  # DDP: the rank's share of the global batch's loss
                 if scaler is not None:
-                    scaler.scale(loss).backward()
+                    scaler.scale(grad_loss).backward()
                     scaler.unscale_(opt)
                 else:
-                    loss.backward()
+                    grad_loss.backward()
                 if loop.grad_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), loop.grad_clip)
                 if scaler is not None:
@@ -202,6 +206,7 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
                 loss_sum += float(loss.detach()) * float(w.sum())
                 weight_sum += float(w.sum())
                 bar.set_postfix(loss=f"{loss_sum / max(weight_sum, 1e-12):.4f}", refresh=False)
+            loss_sum, weight_sum = ddp.all_sum(loss_sum, weight_sum)  # DDP: over the global batch
             eval_model = ema.module if ema is not None else model
             probs, valid_loss = predict_rows(eval_model, inputs.x, inputs.valid_rows, cfg, flip_perm, rt,
                                              loop.eval_batch_size, valid_targets)
