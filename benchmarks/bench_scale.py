@@ -1,0 +1,239 @@
+"""Scale benchmark: the whole pipeline (prepare, the three feature stages, both GBDTs, one epoch of
+each neural model) on a data directory, in both aggregation modes; prints per stage the wall time,
+CPU time, peak RSS of the stage's process tree (psutil, children included) and the disk of its outputs.
+
+Each stage runs as its DVC stage script (`python stages/<stage>.py ...`) in a run directory of its
+own (<work>/<aggregation>/) with a params.yaml = the repo's params.yaml + these overrides:
+data.dir, prepare.aggregation, nn.epochs=1, nn.stage2_epochs=0 (one epoch per fold), + --set.
+
+    nice -n 10 python benchmarks/bench_scale.py --data /work/scale_data/real1k --work /work/scale_runs/1k \\
+        --json /work/scale_runs/1k.json
+    # a smaller data directory of whole spectrogram groups (symlinked files), e.g. 3,000 eegs:
+    python benchmarks/bench_scale.py --subset /work/scale_data/real /work/scale_data/real3k 3000
+    # fit time = a + b x eegs per stage through two measured sizes, evaluated at the real size:
+    python benchmarks/bench_scale.py --extrapolate /work/scale_runs/1k.json /work/scale_runs/3k.json --to 17089
+
+On a shared machine compare CPU seconds (wall time depends on what else runs); the load average
+before and after each stage is printed with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# stage name -> (command after `python`, outputs relative to the run directory)
+STAGES: dict[str, tuple[list[str], list[str]]] = {
+    "prepare": (["stages/prepare.py"], ["data/prepared"]),
+    "tabular": (["stages/features.py", "tabular"], ["features/tabular"]),
+    "mosaic": (["stages/features.py", "mosaic"], ["features/mosaic"]),
+    "waves": (["stages/features.py", "waves"], ["features/waves"]),
+    "lgbm": (["stages/train.py", "lgbm"], ["models/lgbm", "predictions/lgbm"]),
+    "catboost": (["stages/train.py", "catboost"], ["models/catboost", "predictions/catboost"]),
+    "efficientnet": (["stages/train.py", "efficientnet"], ["models/efficientnet", "predictions/efficientnet"]),
+    "resnet": (["stages/train.py", "resnet"], ["models/resnet", "predictions/resnet"]),
+    "wave": (["stages/train.py", "wave"], ["models/wave", "predictions/wave"]),
+}
+BENCH_OVERRIDES = {"nn": {"epochs": 1, "stage2_epochs": 0}}
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes allocated on disk under path (files once each; symlinks not followed)."""
+    if not path.exists():
+        return 0
+    if path.is_file():
+        return path.lstat().st_blocks * 512
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            total += os.lstat(os.path.join(root, f)).st_blocks * 512
+    return total
+
+
+def run_monitored(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path, poll_s: float = 0.2) -> dict[str, Any]:
+    """Run cmd; return wall and CPU seconds (all descendants) and peak RSS of its process tree."""
+    k0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load0 = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        root = psutil.Process(proc.pid)
+        peak_tree = peak_one = 0
+        n_procs = 1
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                tree = []
+            rss = []
+            for p in tree:
+                try:
+                    rss.append(p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            if rss:
+                peak_tree, peak_one, n_procs = max(peak_tree, sum(rss)), max(peak_one, max(rss)), max(n_procs, len(rss))
+            time.sleep(poll_s)
+    wall = time.perf_counter() - t0
+    k1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the stage and every process it reaped
+    cpu = (k1.ru_utime + k1.ru_stime) - (k0.ru_utime + k0.ru_stime)
+    return {"rc": proc.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "peak_rss_tree_mb": round(peak_tree / 2**20), "peak_rss_one_mb": round(peak_one / 2**20),
+            "max_procs": n_procs, "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1)}
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def set_key(params: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+    node = params
+    *parents, leaf = key.split(".")
+    for k in parents:
+        node = node.setdefault(k, {})
+    node[leaf] = yaml.safe_load(value)
+
+
+def data_summary(data: Path) -> dict[str, Any]:
+    train = pd.read_csv(data / "train.csv", usecols=["eeg_id", "spectrogram_id"])
+    return {"data": str(data), "n_eegs": int(train["eeg_id"].nunique()), "n_rows": len(train),
+            "n_spectrograms": int(train["spectrogram_id"].nunique()),
+            "data_gb": round(sum(disk_bytes(data / d) for d in ("train_eegs", "train_spectrograms")) / 1e9, 2)}
+
+
+def bench(data: Path, work: Path, aggregations: list[str], stages: list[str], sets: list[str]) -> list[dict[str, Any]]:
+    base = yaml.safe_load((REPO / "params.yaml").read_text())
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    summary = data_summary(data)
+    print(f"# data {data}: {summary['n_eegs']} eegs, {summary['n_rows']} rows, {summary['n_spectrograms']} spectrograms, "
+          f"{summary['data_gb']} GB; cpus {os.cpu_count()}", flush=True)
+    results = []
+    for agg in aggregations:
+        run_dir = work / agg
+        run_dir.mkdir(parents=True, exist_ok=True)
+        params = deep_merge(base, {"data": {"dir": str(data.resolve())}, "prepare": {"aggregation": agg}, **BENCH_OVERRIDES})
+        for item in sets:
+            set_key(params, item)
+        (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        for stage in stages:
+            args, outs = STAGES[stage]
+            cmd = [sys.executable, str(REPO / args[0]), *args[1:]]
+            res = run_monitored(cmd, run_dir, env, run_dir / f"{stage}.log")
+            disk = {o: round(disk_bytes(run_dir / o) / 2**20, 2) for o in outs}
+            row = {"aggregation": agg, "stage": stage, **res, "disk_mb": round(sum(disk.values()), 2), "outputs": disk, **summary}
+            if stage == "prepare" and res["rc"] == 0:
+                row["n_samples"] = len(pd.read_parquet(run_dir / "data/prepared/train.parquet", columns=["sample_id"]))
+            results.append(row)
+            print(json.dumps(row), flush=True)
+            if res["rc"] != 0:
+                tail = (run_dir / f"{stage}.log").read_text(errors="replace")[-3000:]
+                print(f"# {agg} {stage} FAILED (rc {res['rc']}); log tail:\n{tail}", flush=True)
+                break
+    print_table(results)
+    return results
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    if not results:
+        return
+    df = pd.DataFrame(results)[["n_eegs", "aggregation", "stage", "rc", "wall_s", "cpu_s", "peak_rss_tree_mb",
+                                "peak_rss_one_mb", "disk_mb", "load_before", "load_after"]]
+    print(df.to_string(index=False), flush=True)
+
+
+def make_subset(src: Path, dst: Path, n_eegs: int) -> None:
+    """dst: a data directory with whole spectrogram groups of src (in train.csv order) until
+    n_eegs train eegs, every test file; parquet files are symlinks to src's."""
+    train = pd.read_csv(src / "train.csv")
+    first = train.drop_duplicates("eeg_id")
+    per_spec = first.groupby("spectrogram_id", sort=False).size()
+    keep = per_spec.index[: int((per_spec.cumsum() < n_eegs).sum()) + 1]
+    sub = train[train["spectrogram_id"].isin(keep)]
+    for d in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
+        (dst / d).mkdir(parents=True, exist_ok=True)
+    for eeg in sub["eeg_id"].unique():
+        _link(src / "train_eegs" / f"{eeg}.parquet", dst / "train_eegs" / f"{eeg}.parquet")
+    for spec in keep:
+        _link(src / "train_spectrograms" / f"{spec}.parquet", dst / "train_spectrograms" / f"{spec}.parquet")
+    for d in ("test_eegs", "test_spectrograms"):
+        for f in (src / d).iterdir():
+            _link(f, dst / d / f.name)
+    sub.to_csv(dst / "train.csv", index=False)
+    for f in ("test.csv", "sample_submission.csv"):
+        (dst / f).write_bytes((src / f).read_bytes())
+    print(f"{dst}: {sub['eeg_id'].nunique()} eegs, {len(sub)} rows, {len(keep)} spectrograms (symlinks to {src})")
+
+
+def _link(target: Path, link: Path) -> None:
+    if not link.exists():
+        link.symlink_to(target.resolve())
+
+
+def extrapolate(paths: list[Path], target: int) -> pd.DataFrame:
+    """Per (aggregation, stage): the line through the two sizes' figures, evaluated at `target` eegs."""
+    rows = [r for p in paths for r in json.loads(p.read_text())]
+    df = pd.DataFrame(rows)
+    out = []
+    for (agg, stage), g in df.groupby(["aggregation", "stage"], sort=False):
+        g = g.sort_values("n_eegs")
+        if len(g) < 2 or g["n_eegs"].nunique() < 2:
+            continue
+        a, b = g.iloc[0], g.iloc[-1]
+        rec: dict[str, Any] = {"aggregation": agg, "stage": stage, "sizes": f"{a.n_eegs}/{b.n_eegs}"}
+        for col in ("wall_s", "cpu_s", "peak_rss_tree_mb", "disk_mb"):
+            slope = (b[col] - a[col]) / (b.n_eegs - a.n_eegs)
+            rec[f"{col}@{target}"] = round(float(b[col] + slope * (target - b.n_eegs)), 1)
+        # growth: cost per eeg at the larger size / at the smaller one (1 = linear, > 1 = faster than linear)
+        rec["cpu_per_eeg_ratio"] = round(float((b.cpu_s / b.n_eegs) / max(a.cpu_s / a.n_eegs, 1e-9)), 2)
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, help="data directory in the Kaggle layout")
+    ap.add_argument("--work", type=Path, help="run directories go here (<work>/<aggregation>)")
+    ap.add_argument("--aggregation", nargs="+", default=["eeg", "row"], choices=["eeg", "row"])
+    ap.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="params override (YAML value)")
+    ap.add_argument("--json", type=Path, help="write the results here (a list of rows)")
+    ap.add_argument("--subset", nargs=3, metavar=("SRC", "DST", "N_EEGS"), help="make a subset data directory and exit")
+    ap.add_argument("--extrapolate", nargs="+", type=Path, metavar="JSON", help="fit two sizes' results and exit")
+    ap.add_argument("--to", type=int, default=17089, help="eegs to extrapolate to (default: the real 17,089)")
+    args = ap.parse_args(argv)
+    if args.subset:
+        make_subset(Path(args.subset[0]), Path(args.subset[1]), int(args.subset[2]))
+        return
+    if args.extrapolate:
+        print(extrapolate(args.extrapolate, args.to).to_string(index=False))
+        return
+    if args.data is None or args.work is None:
+        ap.error("give --data and --work (or --subset / --extrapolate)")
+    results = bench(args.data, args.work, args.aggregation, args.stages, args.set)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
