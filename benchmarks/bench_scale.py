@@ -5,6 +5,10 @@ CPU time, peak RSS of the stage's process tree (psutil, children included) and t
 Each stage runs as its DVC stage script (`python stages/<stage>.py ...`) in a run directory of its
 own (<work>/<aggregation>/) with a params.yaml = the repo's params.yaml + these overrides:
 data.dir, prepare.aggregation, nn.epochs=1, nn.stage2_epochs=0 (one epoch per fold), + --set.
+A stage's outputs are deleted before it runs (no resumed folds). On a machine shared with other
+busy processes, pass --set nn.threads=1 --set lgbm.threads=1 --set catboost.threads=1: OpenMP
+threads that wait for each other on oversubscribed cores burn CPU and stall (measured: lgbm 10x,
+the CPU nets 50x slower than their quiet-machine speed).
 
     nice -n 10 python benchmarks/bench_scale.py --data /work/scale_data/real1k --work /work/scale_runs/1k \\
         --json /work/scale_runs/1k.json
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -136,6 +141,8 @@ def bench(data: Path, work: Path, aggregations: list[str], stages: list[str], se
         (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         for stage in stages:
             args, outs = STAGES[stage]
+            for o in outs:  # from scratch: no resumed folds, no stale outputs in the disk figures
+                shutil.rmtree(run_dir / o, ignore_errors=True)
             cmd = [sys.executable, str(REPO / args[0]), *args[1:]]
             res = run_monitored(cmd, run_dir, env, run_dir / f"{stage}.log")
             disk = {o: round(disk_bytes(run_dir / o) / 2**20, 2) for o in outs}
