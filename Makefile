@@ -1,16 +1,26 @@
 # The two set-up commands of the README: `make repro` (the pipeline on the embedded synthetic
-# data) and `make test`. Each creates the virtual environment it needs on first use.
+# data) and `make test`. Each creates the virtual environment it needs on first use, with the exact
+# versions of constraints.txt (docs/install.md).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
+# Everything the pipeline, the tests and the Kaggle commands use; `pip install hms` alone is the library.
+EXTRAS := pipeline,kaggle,wandb,dev
+# Optional index for torch and torchvision, installed first (the constraints' versions), e.g. the
+# PyTorch CPU wheels: make env TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# Extra pip arguments for `make lock`, e.g. LOCK_ARGS='-c old-freeze.txt' to keep versions you have.
+LOCK_ARGS ?=
+LOCK_REPORT := .lock-report.json
 
-.PHONY: repro test env
+.PHONY: repro test env lock
 env: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --upgrade -c constraints.txt pip
+	$(if $(TORCH_INDEX),$(BIN)/pip install -q -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
+	$(BIN)/pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $@
 
 repro: $(VENV)/.installed
@@ -18,3 +28,17 @@ repro: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	PATH=$(BIN):$$PATH pytest -q
+
+# Re-resolve constraints.txt: the newest releases within pyproject.toml's ranges (what this
+# platform's pip resolves; run on Linux x86_64 + the oldest supported Python). Review the diff.
+lock:
+	$(BIN)/pip install -q --dry-run --ignore-installed --report $(LOCK_REPORT) $(LOCK_ARGS) -e '.[$(EXTRAS)]'
+	$(BIN)/python -c 'import json, platform, sys; \
+	r = json.load(open(sys.argv[1])); \
+	pins = sorted(((i["metadata"]["name"], i["metadata"]["version"]) for i in r["install"] if i["metadata"]["name"] != "hms"), key=lambda p: p[0].lower()); \
+	print("# Exact versions for `make env` (pip install -c constraints.txt -e .[$(EXTRAS)]); regenerate with `make lock`."); \
+	print(f"# Resolved on {platform.system()} {platform.machine()}, Python {platform.python_version()}; other platforms ignore pins they do not need."); \
+	print("pip==" + __import__("pip").__version__); \
+	[print(f"{n}=={v}") for n, v in pins]' $(LOCK_REPORT) > constraints.txt
+	rm -f $(LOCK_REPORT)
+	@echo "constraints.txt: $$(grep -c '==' constraints.txt) pins"

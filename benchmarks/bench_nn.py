@@ -1,17 +1,11 @@
-"""Speed and accuracy of the neural base models (efficientnet, resnet, wave).
-
-Speed, on random inputs of the configured feature shapes (no data needed): training throughput
-(samples/s, forward + backward + optimizer step at nn.batch_size) and inference latency per eeg
-(batch of 1, including the flip TTA when tta_flip is on) plus batched inference throughput.
-On CPU in fp32; on a CUDA machine the same with AMP off and on (bf16, or fp16 without bf16).
-    .venv/bin/python benchmarks/bench_nn.py --speed
-    .venv/bin/python benchmarks/bench_nn.py --speed --merge configs/full.yaml      # the GPU config
-
-Cross-validated accuracy and wall time of the real fit() on the pipeline's data (after
-`dvc repro prepare features@mosaic features@waves`), against the class prior, in a temporary
-directory (nothing in the repo is touched):
-    .venv/bin/python benchmarks/bench_nn.py --cv --models wave
-Override params like `dvc exp run -S`: --set nn.epochs=2 --set efficientnet.backbone=efficientnet_b0
+"""Speed of the neural base models, on random inputs of the configured feature shapes (no data
+needed): training throughput (samples/s, forward + backward + optimizer step at nn.batch_size),
+inference latency per eeg (batch of 1, with a second pass when tta_flip is on) and batched inference
+throughput. On CPU in fp32; on a CUDA machine the same with AMP off and on (bf16, or fp16 without bf16).
+    .venv/bin/python benchmarks/bench_nn.py
+    .venv/bin/python benchmarks/bench_nn.py --preset full          # the real-data GPU configuration
+Override params like `dvc exp run -S`: --set nn.batch_size=64 --set efficientnet.backbone=efficientnet_b0
+Accuracy (cross-validated kl_hq, wall time): benchmarks/bench_cv.py.
 """
 
 from __future__ import annotations
@@ -20,13 +14,11 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -35,14 +27,13 @@ import torch  # noqa: E402
 
 from hms.io import write_json  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
-from hms.models.nets import create_model, get_net, model_config  # noqa: E402
+from hms.models.registry import get_spec  # noqa: E402
 from hms.params import apply_overrides, load_params  # noqa: E402
+from hms.presets import preset  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
-from hms.train.nn.config import loop_config  # noqa: E402
-from hms.train.nn.data import flip  # noqa: E402
+from hms.train.nn.config import effective_loop  # noqa: E402
 from hms.train.nn.device import available_cores, make_runtime  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
-from hms.params import deep_merge  # noqa: E402
 
 
 def feature_shape(params: dict[str, Any], kind: str) -> tuple[int, ...]:
@@ -60,13 +51,13 @@ def _sync(device: torch.device) -> None:
 
 
 def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) -> dict[str, Any]:
-    spec = get_net(name)
-    cfg = model_config(name, params.get(name))
-    loop = loop_config({**params, "nn": {**params.get("nn", {}), "amp": amp}}, cfg, name)
-    rt = make_runtime(loop, image_model=spec.features == "mosaic")
+    spec = get_spec(name)
+    full = spec.config({**params[spec.family], "amp": amp}, params[name])
+    cfg, loop = full.own, effective_loop(full.shared, full.own)
     shape = feature_shape(params, spec.features)
+    rt = make_runtime(loop, image_model=len(shape) == 3)
     torch.manual_seed(0)
-    model = create_model(name, cfg, shape).to(rt.device)
+    model = spec.build(full, shape).to(rt.device)
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, loop, 1e-4)
@@ -103,7 +94,7 @@ def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) ->
         with rt.autocast():
             p = torch.softmax(model(batch).float(), dim=1)
             if cfg.tta_flip:
-                p = p + torch.softmax(model(flip(batch, spec.features, batched=True)).float(), dim=1)
+                p = p + torch.softmax(model(batch.flip(1)).float(), dim=1)  # the cost of a TTA pass
 
     one = x[:1]
     infer(one)
@@ -131,56 +122,23 @@ def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) ->
             "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2)}
 
 
-def cv(name: str, params: dict[str, Any], features_root: Path, prepared: Path) -> dict[str, Any]:
-    import pandas as pd
-
-    from hms.data.targets import TARGET_COLS
-    from hms.metrics import cv_scores
-    from hms.prior import prior_oof
-    from hms.train.nn import fit
-
-    train = pd.read_parquet(prepared / "train.parquet")
-    test = pd.read_parquet(prepared / "test.parquet")
-    y, votes = train[list(TARGET_COLS)].to_numpy(), train["n_votes"].to_numpy()
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        result = fit(name, params, train, test, features_root / get_net(name).features, Path(tmp) / "model",
-                     live_dir=Path(tmp) / "live")
-        seconds = time.perf_counter() - t
-    s, prior = cv_scores(y, result.oof, votes), cv_scores(y, prior_oof(train), votes)
-    return {"model": name, "kl_all": s["kl_all"], "kl_hq": s["kl_hq"], "prior_kl_all": prior["kl_all"],
-            "prior_kl_hq": prior["kl_hq"], "fit_seconds": round(seconds, 1), "n_train": len(train),
-            "folds": int(train["fold"].nunique()), **{k: result.extra[k] for k in ("best_epochs", "fold_train_seconds")}}
-
-
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--speed", action="store_true", help="throughput / latency on random inputs (default)")
-    mode.add_argument("--cv", action="store_true", help="cross-validated fit on the pipeline's features")
     ap.add_argument("--models", nargs="+", default=["efficientnet", "resnet", "wave"])
     ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
-    ap.add_argument("--merge", type=Path, action="append", default=[], help="YAML deep-merged over --params (e.g. configs/full.yaml)")
+    ap.add_argument("--preset", choices=["tiny", "default", "full"], help="use this preset instead of --params")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="params override, e.g. nn.batch_size=64")
     ap.add_argument("--steps", type=int, default=5, help="timed training steps per model (speed)")
     ap.add_argument("--reps", type=int, default=20, help="timed single-eeg inferences per model (speed)")
-    ap.add_argument("--features-root", type=Path, default=Path("features"), help="dir holding mosaic/ and waves/ (cv)")
-    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"), help="dir with train/test.parquet (cv)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args(argv)
     setup_logging("WARNING")
-    params = load_params(args.params)
-    for extra in args.merge:
-        params = deep_merge(params, yaml.safe_load(extra.read_text()) or {})
-    params = apply_overrides(params, args.set)
+    params = apply_overrides(preset(args.preset) if args.preset else load_params(args.params), args.set)
     rows: list[dict[str, Any]] = []
     for name in args.models:
-        if args.cv:
-            rows.append(cv(name, params, args.features_root, args.prepared))
-        else:
-            # on a GPU: AMP off and on; on CPU the loop always trains in fp32
-            for amp in (("off", "auto") if torch.cuda.is_available() else ("off",)):
-                rows.append(speed(name, params, amp, args.steps, args.reps))
+        # on a GPU: AMP off and on; on CPU the loop always trains in fp32
+        for amp in (("off", "auto") if torch.cuda.is_available() else ("off",)):
+            rows.append(speed(name, params, amp, args.steps, args.reps))
         print(json.dumps(rows[-1]), flush=True)
     meta = {"cores": available_cores(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "torch": torch.__version__}

@@ -1,7 +1,13 @@
 """submission.csv: exactly sample_submission's columns and row order, probabilities that are never
 0 and sum to 1. Kaggle clips at 1e-15 without renormalising, so a 0 where an expert voted costs
 up to 34.5 nats on that row; we floor at SUBMISSION_FLOOR (costs at most ~6e-6 nats a row) and
-renormalise. Validated before it is written, with errors naming the row and column."""
+renormalise. Validated before it is written, with errors naming the row and column.
+
+Nothing lost: a submission is built and validated completely in memory, then written to a
+temporary file that is renamed onto submission.csv (hms.io). So a failed submit (bad predictions,
+a sample_submission.csv that does not match them) leaves the previous submission.csv as it was;
+`write_new_submission` says so in its error. Under DVC the file survives only if the stage does
+not delete it first (`persist: true` on submission.csv; see docs/errors.md)."""
 
 from __future__ import annotations
 
@@ -97,7 +103,7 @@ def _check_values(probs: np.ndarray, where: str, eeg_ids: np.ndarray, check_sum:
     def fail(mask: np.ndarray, problem: str, hint: str | None = None) -> None:
         r, c = (int(v) for v in np.argwhere(mask)[0])
         raise DataError(where, f"{problem} (eeg_id {int(eeg_ids[r])})", row=r, column=VOTE_COLS[c],
-                        found=repr(float(probs[r, c])), hint=hint)
+                        expected="a finite probability > 0", found=repr(float(probs[r, c])), hint=hint)
 
     if np.isnan(probs).any():
         fail(np.isnan(probs), "NaN probability")
@@ -126,3 +132,17 @@ def write_submission(sub: pd.DataFrame, sample_submission: pd.DataFrame, path: s
 def load_sample_submission(data_dir: str | os.PathLike) -> pd.DataFrame:
     """sample_submission.csv of a Kaggle-layout data dir, checked against the data contract."""
     return read_sample_submission(Path(data_dir) / "sample_submission.csv")
+
+
+def write_new_submission(preds: pd.DataFrame, sample_submission: pd.DataFrame, path: str | os.PathLike,
+                         where: str = "test predictions") -> Path:
+    """make_submission + write_submission, the one way the submit stage and `hms predict` write
+    submission.csv: the file at `path` is replaced only by a valid submission. On failure the
+    error says whether the previous file was kept."""
+    path = Path(path)
+    try:
+        sub = make_submission(preds, sample_submission, where=where)
+        return write_submission(sub, sample_submission, path)
+    except DataError as exc:
+        kept = f"the previous {path} is unchanged" if path.is_file() else f"no {path} was written"
+        raise exc.with_note(kept) from exc

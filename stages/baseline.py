@@ -1,4 +1,5 @@
-"""DVC stage `baseline`: class-prior OOF and test predictions plus their CV metrics."""
+"""DVC stage `baseline`: class-prior OOF and test predictions plus their CV metrics.
+Usage: python stages/baseline.py"""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from hms.errors import run_stage
 from hms.io import write_json
 from hms.logs import setup_logging
 from hms.metrics import score_predictions
 from hms.predictions import oof_frame, test_frame, write_predictions
 from hms.prior import prior_oof, prior_test
 
+PARAMS: tuple[str, ...] = ()
 PREPARED = Path("data/prepared")
 PRED = Path("predictions/prior")
 
@@ -29,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

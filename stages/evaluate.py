@@ -7,20 +7,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from hms.ensemble import stack_config
+from hms.errors import run_stage
 from hms.logs import setup_logging
-from hms.params import load_params
+from hms.params import read_params
 from hms.report.evaluate import evaluate
+
+PARAMS = ("data.dir", "models")
 
 
 def main() -> None:
     setup_logging()
-    params = load_params()
-    cfg = stack_config(params.get("stack"))
+    p = read_params(PARAMS)
     train = pd.read_parquet(Path("data/prepared/train.parquet"))
-    evaluate(train, ["prior", *cfg.models, "ensemble"], Path("predictions"), Path("models/ensemble/blender.json"),
-             Path(params["data"]["dir"]), Path("submission.csv"))
+    evaluate(train, list(p["models"]), Path("predictions"), Path("models/ensemble/blender.json"),
+             Path(p["data"]["dir"]), Path("submission.csv"))
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -9,24 +9,29 @@ from pathlib import Path
 import pandas as pd
 
 from hms.data.layout import DataDir
+from hms.errors import run_stage
 from hms.features.build import FEATURE_KINDS, build_features
 from hms.logs import setup_logging
-from hms.params import load_params
+from hms.params import read_params
 
 PREPARED = Path("data/prepared")
 
 
+def params_keys(kind: str) -> tuple[str, ...]:
+    return ("data.dir", "features.workers", "features.signal", f"features.{kind}")
+
+
 def main(kind: str) -> None:
     setup_logging()
-    params = load_params()
-    feats = params["features"]
-    data = DataDir(params["data"]["dir"])
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}; usage: python stages/features.py {{{'|'.join(FEATURE_KINDS)}}}")
+    p = read_params(params_keys(kind))
+    feats = p["features"]
+    data = DataDir(p["data"]["dir"])
     for split in ("train", "test"):
         samples = pd.read_parquet(PREPARED / f"{split}.parquet")
-        build_features(kind, data, split, samples, feats, Path("features") / kind, workers=int(feats.get("workers", 2)))
+        build_features(kind, data, split, samples, feats, Path("features") / kind, workers=int(feats["workers"]))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in FEATURE_KINDS:
-        sys.exit(f"usage: python stages/features.py {{{'|'.join(FEATURE_KINDS)}}}")
-    main(sys.argv[1])
+    run_stage(main, sys.argv[1] if len(sys.argv) > 1 else "")

@@ -6,22 +6,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from hms.data.layout import DataDir
-from hms.data.prepare import PrepareConfig, prepare_test, prepare_train
+from hms.data.prepare import PrepareConfig, check_tables, prepare_test, prepare_train
+from hms.errors import run_stage
 from hms.io import write_parquet
 from hms.logs import setup_logging
-from hms.params import load_params, to_dataclass
+from hms.params import read_params, to_dataclass
 
+PARAMS = ("seed", "folds", "data.dir", "prepare")
 OUT = Path("data/prepared")
 
 
 def main() -> None:
     setup_logging()
-    params = load_params()
-    data = DataDir(params["data"]["dir"])
-    cfg = to_dataclass(PrepareConfig, params.get("prepare"), "prepare")
-    write_parquet(prepare_train(data, cfg, params["folds"], params["seed"]), OUT / "train.parquet")
+    p = read_params(PARAMS)
+    data = DataDir(p["data"]["dir"])
+    cfg = to_dataclass(PrepareConfig, p["prepare"], "prepare")
+    check_tables(data)  # every CSV (test.csv vs sample_submission.csv included) before the slow file checks
+    write_parquet(prepare_train(data, cfg, p["folds"], p["seed"]), OUT / "train.parquet")
     write_parquet(prepare_test(data, cfg), OUT / "test.parquet")
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -7,23 +7,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from hms.ensemble import run_stack, stack_config, write_stack
+from hms.ensemble import blended_models, run_stack, stack_config, write_stack
+from hms.errors import run_stage
 from hms.logs import setup_logging
-from hms.params import load_params
+from hms.params import read_params
 
+PARAMS = ("models", "stack")
 PREPARED = Path("data/prepared")
 
 
 def main() -> None:
-    log = setup_logging()
-    cfg = stack_config(load_params().get("stack"))
+    setup_logging()
+    p = read_params(PARAMS)
+    cfg = stack_config(p["stack"])
+    models = blended_models(cfg, list(p["models"]))
     train = pd.read_parquet(PREPARED / "train.parquet")
     test = pd.read_parquet(PREPARED / "test.parquet")
-    result = run_stack(cfg, train, test, Path("predictions"))
+    result = run_stack(cfg, models, train, test, Path("predictions/base"))
     write_stack(result, Path("predictions/ensemble"), Path("models/ensemble"), Path("metrics/ensemble.json"))
-    log.info("ensemble (%s): kl_all=%s kl_hq=%s (nested CV); weights %s", cfg.blender, result.metrics["kl_all"],
-             result.metrics["kl_hq"], {k: round(v, 3) for k, v in result.metrics["weights"].items()})
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

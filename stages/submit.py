@@ -5,18 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hms.errors import run_stage
 from hms.logs import setup_logging
-from hms.params import load_params
+from hms.params import read_params
 from hms.predictions import read_predictions
-from hms.submission import load_sample_submission, make_submission, write_submission
+from hms.submission import load_sample_submission, write_new_submission
+
+PARAMS = ("data.dir",)
 
 
 def main() -> None:
     setup_logging()
-    sample_sub = load_sample_submission(load_params()["data"]["dir"])
+    sample_sub = load_sample_submission(read_params(PARAMS)["data"]["dir"])
     preds = read_predictions(Path("predictions/ensemble/test.parquet"))
-    write_submission(make_submission(preds, sample_sub), sample_sub, Path("submission.csv"))
+    # replaced only by a valid file: with `persist: true` in dvc.yaml a failed run keeps the last one
+    write_new_submission(preds, sample_sub, Path("submission.csv"))
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

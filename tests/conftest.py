@@ -10,7 +10,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hms.params import merge_params_file
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
@@ -20,7 +19,10 @@ KAGGLE_SAMPLE = FIXTURES / "kaggle_sample"
 
 
 def load_tiny_params() -> dict[str, Any]:
-    return merge_params_file(REPO / "params.yaml", Path(__file__).parent / "tiny_params.yaml")
+    """The complete `tiny` preset (configs/tiny.yaml over the typed defaults)."""
+    from hms.presets import preset
+
+    return preset("tiny")
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +42,8 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory, tiny_params: dict[str, A
 
     out = tmp_path_factory.mktemp("synth") / "data"
     s = tiny_params["synth"]
-    run_synth(out, size=s["size"], seed=tiny_params["seed"], n_train_eegs=s.get("n_train_eegs"),
-              n_test_eegs=s.get("n_test_eegs"), workers=1)
+    run_synth(out, size=s["size"], seed=tiny_params["seed"], n_train_eegs=s["n_train_eegs"],
+              n_test_eegs=s["n_test_eegs"], workers=1)
     return out
 
 

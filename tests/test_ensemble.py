@@ -13,8 +13,8 @@ from scipy.special import softmax
 
 from hms.constants import CONSENSUS, VOTE_COLS
 from hms.data.targets import TARGET_COLS, tier
-from hms.ensemble import (PoolBlender, StackerBlender, blender_from_json, load_blender, nested_cv, run_stack,
-                          stack_config, write_stack)
+from hms.ensemble import (PoolBlender, StackerBlender, blended_models, blender_from_json, load_blender, nested_cv,
+                          run_stack, stack_config, write_stack)
 from hms.ensemble.config import PoolConfig, StackerConfig
 from hms.metrics import cv_scores, kl_divergence
 from hms import predictions as pred_files
@@ -160,13 +160,16 @@ def test_blender_json_round_trip_predicts_identically(inputs: dict, blender) -> 
 
 
 def test_stack_config_rejects_unknown_keys_and_models() -> None:
-    assert stack_config(None).models == MODELS
+    assert blended_models(stack_config(None), MODELS) == MODELS
+    assert blended_models(stack_config({"exclude": ["wave"]}), MODELS) == [m for m in MODELS if m != "wave"]
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['weights'\] in block 'stack'"):
         stack_config({"weights": 1})
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['l3'\] in block 'stack.stacker'"):
         stack_config({"stacker": {"l3": 1}})
-    with pytest.raises(ValueError, match="stack.models .* must be a non-empty subset"):
-        stack_config({"models": ["lgbm", "xgboost"]})
+    with pytest.raises(ValueError, match=r"stack.exclude names \['xgboost'\], which are not in `models`"):
+        blended_models(stack_config({"exclude": ["xgboost"]}), MODELS)
+    with pytest.raises(ValueError, match="leaves no base model"):
+        blended_models(stack_config({"exclude": MODELS}), MODELS)
     with pytest.raises(ValueError, match="stack.blender must be 'pool' or 'stacker'"):
         stack_config({"blender": "mean"})
 
@@ -174,7 +177,7 @@ def test_stack_config_rejects_unknown_keys_and_models() -> None:
 # --- the stage functions on prediction files written to disk ---------------------------------
 
 def fake_pipeline(root: Path, d: dict, n_test: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Prepared-like train/test tables and predictions/NAME/{oof,test}.parquet for every model."""
+    """Prepared-like train/test tables, predictions/prior/ and predictions/base/NAME/{oof,test}.parquet."""
     n = len(d["y"])
     train = pd.DataFrame({"sample_id": np.arange(1000, 1000 + n), "eeg_id": np.arange(1000, 1000 + n),
                           "n_votes": d["n_votes"], "fold": d["folds"]})
@@ -186,33 +189,35 @@ def fake_pipeline(root: Path, d: dict, n_test: int = 7) -> tuple[pd.DataFrame, p
     shuffled = rng.permutation(n)  # files are sorted by id whatever order they are built in
     for i, name in enumerate(["prior", *MODELS]):
         p = np.tile(d["y"].mean(0), (n, 1)) if name == "prior" else d["probs"][i - 1]
-        pred_files.write_predictions(pred_files.oof_frame(train.iloc[shuffled], p[shuffled]), root / "predictions" / name / "oof.parquet")
+        where = root / "predictions" / ("prior" if name == "prior" else f"base/{name}")
+        pred_files.write_predictions(pred_files.oof_frame(train.iloc[shuffled], p[shuffled]), where / "oof.parquet")
         pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy()[::-1], rng.dirichlet(np.ones(6), n_test)),
-                          root / "predictions" / name / "test.parquet")
+                                     where / "test.parquet")
     return train, test
 
 
 @pytest.mark.parametrize("blender", ["pool", "stacker"])
 def test_run_stack_writes_nested_cv_outputs(tmp_path: Path, inputs: dict, blender: str) -> None:
     train, test = fake_pipeline(tmp_path, inputs)
-    cfg = stack_config({"models": ["lgbm", "wave", "resnet"], "blender": blender})
-    res = run_stack(cfg, train, test, tmp_path / "predictions")
+    cfg = stack_config({"blender": blender})
+    models = ["lgbm", "wave", "resnet"]
+    res = run_stack(cfg, models, train, test, tmp_path / "predictions/base")
     # no randomness: a rerun gives the same blender and predictions, bit for bit
-    again = run_stack(cfg, train, test, tmp_path / "predictions")
+    again = run_stack(cfg, models, train, test, tmp_path / "predictions/base")
     assert again.blender == res.blender and again.oof.equals(res.oof) and again.test.equals(res.test)
     write_stack(res, tmp_path / "predictions/ensemble", tmp_path / "models/ensemble", tmp_path / "metrics/ensemble.json")
     metrics = json.loads((tmp_path / "metrics/ensemble.json").read_text())
     oof = pd.read_parquet(tmp_path / "predictions/ensemble/oof.parquet")
     assert oof["sample_id"].tolist() == train["sample_id"].tolist()
     assert metrics["kl_all"] == cv_scores(inputs["y"], oof[list(VOTE_COLS)].to_numpy(), inputs["n_votes"])["kl_all"]
-    assert set(metrics["folds"]) == {"0", "1", "2", "3"} and metrics["models"] == ["lgbm", "wave", "resnet"]
+    assert set(metrics["folds"]) == {"0", "1", "2", "3"} and saved_models(tmp_path) == ["lgbm", "wave", "resnet"]
     saved = json.loads((tmp_path / "models/ensemble/blender.json").read_text())
     # the honest score is worse than the in-sample fit of the same blender
     assert saved["in_sample"]["kl_all"] < metrics["kl_all"]
     assert set(saved["nested_cv_folds"]) == {"0", "1", "2", "3"}
     # test predictions = the saved blender applied to the base models' test files (by eeg_id)
     final = load_blender(tmp_path / "models/ensemble/blender.json")
-    base = np.stack([pd.read_parquet(tmp_path / f"predictions/{m}/test.parquet")[list(VOTE_COLS)].to_numpy()
+    base = np.stack([pd.read_parquet(tmp_path / f"predictions/base/{m}/test.parquet")[list(VOTE_COLS)].to_numpy()
                      for m in final.models])
     got = pd.read_parquet(tmp_path / "predictions/ensemble/test.parquet")
     np.testing.assert_allclose(got[list(VOTE_COLS)].to_numpy(), final.predict(base), rtol=0, atol=1e-15)
@@ -220,19 +225,19 @@ def test_run_stack_writes_nested_cv_outputs(tmp_path: Path, inputs: dict, blende
 
 def test_run_stack_rejects_oof_from_other_folds(tmp_path: Path, inputs: dict) -> None:
     train, test = fake_pipeline(tmp_path, inputs)
-    stale = pd.read_parquet(tmp_path / "predictions/wave/oof.parquet")
+    stale = pd.read_parquet(tmp_path / "predictions/base/wave/oof.parquet")
     stale.loc[3, "fold"] = (stale.loc[3, "fold"] + 1) % 4
-    pred_files.write_predictions(stale, tmp_path / "predictions/wave/oof.parquet")
-    with pytest.raises(ValueError, match=r"predictions/wave/oof\.parquet: sample_id 1003 has fold .* rerun `dvc repro train@wave`"):
-        run_stack(stack_config({"models": ["lgbm", "wave"]}), train, test, tmp_path / "predictions")
+    pred_files.write_predictions(stale, tmp_path / "predictions/base/wave/oof.parquet")
+    with pytest.raises(ValueError, match=r"predictions/base/wave/oof\.parquet: sample_id 1003 has fold .* rerun `dvc repro train@wave`"):
+        run_stack(stack_config(None), ["lgbm", "wave"], train, test, tmp_path / "predictions/base")
 
 
 def test_evaluate_writes_table_plots_and_summary(tmp_path: Path, inputs: dict) -> None:
     from hms.report.evaluate import ReportPaths, evaluate
 
     train, test = fake_pipeline(tmp_path, inputs)
-    cfg = stack_config({"models": MODELS})
-    write_stack(run_stack(cfg, train, test, tmp_path / "predictions"), tmp_path / "predictions/ensemble",
+    cfg = stack_config(None)
+    write_stack(run_stack(cfg, MODELS, train, test, tmp_path / "predictions/base"), tmp_path / "predictions/ensemble",
                 tmp_path / "models/ensemble", tmp_path / "metrics/ensemble.json")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -240,7 +245,7 @@ def test_evaluate_writes_table_plots_and_summary(tmp_path: Path, inputs: dict) -
     latent[list(VOTE_COLS)] = inputs["latent"]
     latent.to_csv(data_dir / "synth_latent.csv", index=False)
     paths = ReportPaths(tmp_path / "metrics/evaluate.json", tmp_path / "reports/summary.md", tmp_path / "reports/plots")
-    metrics = evaluate(train, ["prior", *MODELS, "ensemble"], tmp_path / "predictions",
+    metrics = evaluate(train, MODELS, tmp_path / "predictions",
                        tmp_path / "models/ensemble/blender.json", data_dir, None, paths)
     saved = json.loads(paths.metrics.read_text())
     assert saved == json.loads(json.dumps(metrics))
@@ -252,9 +257,13 @@ def test_evaluate_writes_table_plots_and_summary(tmp_path: Path, inputs: dict) -
     assert saved["floor_all"] == round(kl_divergence(inputs["y"], inputs["latent"]), 6)
     conf = pd.read_csv(paths.plots / "confusion_hq.csv")
     assert len(conf) == int((inputs["n_votes"] >= 10).sum()) and set(conf.columns) == {"actual", "predicted"}
-    weights = pd.read_csv(paths.plots / "blend_weights.csv")
-    assert weights["model"].tolist() == MODELS and abs(weights["weight"].sum() - 1) < 1e-5
-    for png in ("class_kl.png", "calibration.png"):
+    blender = json.loads((tmp_path / "models/ensemble/blender.json").read_text())
+    assert blender["models"] == MODELS and abs(sum(blender["weights"].values()) - 1) < 1e-9
+    for png in ("class_kl.png", "calibration.png", "blend_weights.png"):
         assert (paths.plots / png).read_bytes()[:4] == b"\x89PNG"
     summary = paths.summary.read_text()
     assert "| ensemble |" in summary and "floor" in summary and "Blender: pool" in summary
+
+
+def saved_models(root: Path) -> list[str]:
+    return json.loads((root / "models/ensemble/blender.json").read_text())["models"]

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from hms.ensemble import run_stack, stack_config, write_stack
-from hms.models.registry import fitter, get_spec
 from hms import predictions as pred_files
+from hms.ensemble import run_stack, stack_config, write_stack
+from hms.models.registry import get_spec
 from hms.submission import load_sample_submission, validate_submission
+from tests import modelkit
 
 MODELS = ["lgbm", "wave"]
 REPO = Path(__file__).resolve().parents[1]
@@ -28,11 +29,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tiny_pre
     root = tmp_path_factory.mktemp("pipeline")
     train, test = tiny_prepared
     for name in MODELS:
-        result = fitter(name)(name, tiny_params, train, test, tiny_features / get_spec(name).features, root / "models" / name)
-        pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions" / name / "oof.parquet")
-        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test), root / "predictions" / name / "test.parquet")
-    cfg = stack_config({**tiny_params.get("stack", {}), "models": MODELS})
-    write_stack(run_stack(cfg, train, test, root / "predictions"), root / "predictions/ensemble",
+        result = modelkit.fit(name, tiny_params, (train, test, tiny_features / get_spec(name).features), root)
+        pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions/base" / name / "oof.parquet")
+        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test),
+                                     root / "predictions/base" / name / "test.parquet")
+    cfg = stack_config(tiny_params["stack"])
+    write_stack(run_stack(cfg, MODELS, train, test, root / "predictions/base"), root / "predictions/ensemble",
                 root / "models/ensemble", root / "metrics/ensemble.json")
     (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dir": str(tiny_data)}}))
     return root
@@ -64,8 +66,20 @@ def test_predict_equals_submit_output(pipeline: Path, tiny_data: Path, monkeypat
     assert submitted.read_bytes() == predicted.read_bytes()
 
 
-def test_hms_predict_cli_on_the_real_kaggle_test_example(pipeline: Path, kaggle_sample: Path, tmp_path: Path) -> None:
+def test_hms_predict_cli_on_the_real_kaggle_test_example(pipeline: Path, kaggle_sample: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline: every attempt to open a network connection fails the test."""
+    import socket
+
     from hms.cli import main
+
+    def no_network(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"hms predict tried to open a network connection: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
 
     out = tmp_path / "submission.csv"
     rc = main(["predict", "--data-dir", str(kaggle_sample), "--models", str(pipeline / "models"), "--out", str(out),
@@ -79,10 +93,45 @@ def test_hms_predict_cli_on_the_real_kaggle_test_example(pipeline: Path, kaggle_
 def test_predict_names_a_missing_model_config(pipeline: Path, tiny_data: Path, tmp_path: Path) -> None:
     import shutil
 
+    from hms.models.trained import ModelDirError
     from hms.predict import predict_dir
 
     models = tmp_path / "models"
     shutil.copytree(pipeline / "models", models)
     (models / "wave" / "config.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"models/wave/config\.json: missing; .*dvc repro train@wave"):
+    with pytest.raises(ModelDirError, match=r"models/wave/config\.json: missing; .*dvc repro train@wave"):
         predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
+
+
+def test_predict_is_sealed_against_a_hostile_models_dir(pipeline: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """Only registered model names, only files inside --models, no hub names in a model config."""
+    import json
+    import shutil
+
+    from hms.models.registry import UnknownModelError
+    from hms.models.trained import ModelDirError
+    from hms.predict import predict_dir
+
+    def hostile(edit) -> Path:
+        models = tmp_path / f"models{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(pipeline / "models", models)
+        edit(models)
+        return models
+
+    def rename_in_blender(models: Path) -> None:
+        path = models / "ensemble/blender.json"
+        path.write_text(path.read_text().replace('"wave"', '"../outside/wave"'))
+
+    with pytest.raises(UnknownModelError, match="unknown model '../outside/wave'"):
+        predict_dir(tiny_data, hostile(rename_in_blender), tmp_path / "a.csv", workers=1)
+
+    def link_outside(models: Path) -> None:
+        outside = tmp_path / "outside.txt"
+        shutil.copy(models / "lgbm/fold0.txt", outside)
+        (models / "lgbm/fold0.txt").unlink()
+        (models / "lgbm/fold0.txt").symlink_to(outside)
+
+    with pytest.raises(ModelDirError, match="outside the models directory"):
+        predict_dir(tiny_data, hostile(link_outside), tmp_path / "b.csv", workers=1)
+
+    assert not any((tmp_path / n).exists() for n in ("a.csv", "b.csv"))

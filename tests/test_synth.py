@@ -103,6 +103,7 @@ def test_same_seed_same_bytes_any_workers_other_seed_differs(tmp_path: Path) -> 
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     (b / "train_eegs").mkdir(parents=True)
     (b / "stale.txt").write_text("left over from an interrupted run")
+    (b / ".hms-synth").write_text("")  # b is an earlier synth output, so it may be replaced
     (tmp_path / ".b.tmp-dead").mkdir()
     run_synth(a, size="default", seed=3, n_train_eegs=5, n_test_eegs=1, workers=1)
     run_synth(b, size="default", seed=3, n_train_eegs=5, n_test_eegs=1, workers=2)

@@ -33,3 +33,15 @@ class DataDir:
 
     def spectrogram(self, split: Split, spectrogram_id: int) -> Path:
         return self.root / f"{split}_spectrograms" / f"{int(spectrogram_id)}.parquet"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """params.yaml `data`: where the Kaggle-layout data lives and where it comes from."""
+
+    source: Literal["synthetic", "kaggle"] = "synthetic"  # synthetic: the `synth` stage writes `dir`
+    dir: str = "data/synthetic"
+
+    def __post_init__(self) -> None:
+        if self.source not in ("synthetic", "kaggle"):
+            raise ValueError(f"data.source must be synthetic or kaggle, not {self.source!r}")

@@ -11,6 +11,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hms.constants import EEG_WINDOW, FS, SPEC_WINDOW_ROWS, SPEC_WINDOW_S
+from hms.data.checks import check_data_dir, check_test_tables
 from hms.data.contract import read_sample_submission, read_test_csv, read_train_csv
 from hms.data.errors import DataError
 from hms.data.folds import assign_folds
@@ -89,7 +90,27 @@ def check_test_files(data: DataDir, test: pd.DataFrame, workers: int) -> None:
         list(pool.map(check, zip(test["eeg_id"], test["spectrogram_id"])))
 
 
+def read_test_tables(data: DataDir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """test.csv and sample_submission.csv, each checked and checked against the other."""
+    check_data_dir(data.root)
+    test = read_test_csv(data.csv("test"))
+    sub = read_sample_submission(data.sample_submission)
+    check_test_tables(test, data.csv("test"), sub, data.sample_submission)
+    return test, sub
+
+
+def check_tables(data: DataDir) -> pd.DataFrame:
+    """Every CSV of the data directory (schemas, values, the rules across rows and across files),
+    without opening a parquet file: the fast first pass of `hms validate` and of a stage that
+    wants to fail before slow work. Returns train.csv."""
+    check_data_dir(data.root)
+    train = read_train_csv(data.csv("train"))
+    read_test_tables(data)
+    return train
+
+
 def prepare_train(data: DataDir, cfg: PrepareConfig, n_folds: int, seed: int) -> pd.DataFrame:
+    check_data_dir(data.root)
     train = read_train_csv(data.csv("train"))
     check_train_files(data, train, cfg.workers)
     samples = make_samples(train, cfg.aggregation)
@@ -100,10 +121,6 @@ def prepare_train(data: DataDir, cfg: PrepareConfig, n_folds: int, seed: int) ->
 
 
 def prepare_test(data: DataDir, cfg: PrepareConfig) -> pd.DataFrame:
-    test = read_test_csv(data.csv("test"))
-    sub = read_sample_submission(data.sample_submission)
-    missing = sorted(set(test["eeg_id"]) - set(sub["eeg_id"]))
-    if missing:
-        raise DataError(data.sample_submission, f"eeg_id {missing[0]} of test.csv has no row", column="eeg_id")
+    test, _ = read_test_tables(data)
     check_test_files(data, test, cfg.workers)
     return make_test_samples(test)

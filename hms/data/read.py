@@ -5,6 +5,11 @@ file is read from disk once (one `read`, then the magic-byte check and the parqu
 served from memory), decoded by pyarrow without its thread pool (the feature workers already
 use every core), and all its float columns are converted to one numpy array in a single call.
 Every check of `hms.data.contract` still applies, with the same errors.
+
+Spectrogram values that cannot be power (negative, ±inf, absurdly large: hms.signal.artifacts)
+become NaN here, with a warning naming the file, so every consumer (features, training,
+predict, plots) sees them as the missing values they are. EEG values are handled in the one
+preprocessing path (hms.signal.preprocess), which sees every window before filtering.
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hms.constants import EEG_CHANNELS, SPEC_COLUMNS
-from hms.data.contract import PARQUET_MAGIC, check_eeg_schema, check_spectrogram_schema, parquet_file
+from hms.constants import EEG_CHANNELS, SPEC_COLUMNS, SPEC_REGIONS
+from hms.data.contract import (
+    PARQUET_MAGIC, check_eeg_schema, check_spectrogram_schema, check_spectrogram_time, parquet_file,
+)
 from hms.data.errors import DataError
+from hms.signal.artifacts import mask_spectrogram_artifacts
 
 
 def _open(path: str | os.PathLike) -> pq.ParquetFile:
@@ -88,19 +96,43 @@ class Spectrogram:
     values: np.ndarray  # (n_rows, 400) float32: LL, RL, LP, RP x 100 frequencies; NaN rows kept
 
 
-def read_spectrogram(path: str | os.PathLike) -> Spectrogram:
+def read_spectrogram(path: str | os.PathLike, mask_artifacts: bool = True) -> Spectrogram:
+    """The file's time (checked strictly increasing) and values; impossible values -> NaN with a
+    warning unless `mask_artifacts` is False (`hms validate` counts them itself)."""
     pf = _open(path)
     schema = pf.schema_arrow
     if not any(schema.equals(s) for s in _SPEC_SCHEMAS):
         check_spectrogram_schema(pf, path)  # also fixes the column order to SPEC_COLUMNS
     table = pf.read(use_threads=False)
-    time = table.column(0).to_numpy().astype(np.int64)
+    time = _time_column(table.column(0), path)
     values = _float_matrix(table.select(range(1, len(SPEC_COLUMNS))), row_major=True)
+    if mask_artifacts:
+        values = mask_spectrogram_artifacts(values, path, SPEC_REGIONS)
     return Spectrogram(time=time, values=values)
 
 
 def spectrogram_times(path: str | os.PathLike) -> np.ndarray:
-    """Only the `time` column, for cheap offset checks."""
+    """Only the `time` column (checked strictly increasing), for cheap offset checks."""
     pf = parquet_file(path)
     check_spectrogram_schema(pf, path)
-    return pf.read(columns=["time"]).column("time").to_numpy().astype(np.int64)
+    return _time_column(pf.read(columns=["time"]).column("time"), path)
+
+
+def _time_column(column: pa.ChunkedArray, path: str | os.PathLike) -> np.ndarray:
+    """`time` as int64, checked: no empty cell, strictly increasing."""
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(path, "spectrogram time has an empty cell", row=row, column="time",
+                        expected="an integer number of seconds", found="null")
+    time = column.to_numpy().astype(np.int64)
+    check_spectrogram_time(time, path)
+    return time
+
+
+def spectrogram_values(path: str | os.PathLike) -> np.ndarray:
+    """(n_rows, 400) float32 values only, column-major (no transpose), unmasked: for scanning
+    every value (`hms validate`). The schema is checked; `time` is not read."""
+    pf = _open(path)
+    if not any(pf.schema_arrow.equals(s) for s in _SPEC_SCHEMAS):
+        check_spectrogram_schema(pf, path)
+    return _float_matrix(pf.read(columns=list(SPEC_COLUMNS[1:]), use_threads=False), row_major=False)

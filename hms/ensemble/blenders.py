@@ -254,9 +254,9 @@ class StackerBlender:
         return s
 
 
-def make_blender(cfg: StackConfig, models: list[str] | None = None) -> PoolBlender | StackerBlender:
-    """An unfitted blender as params.yaml's `stack` block describes it."""
-    models = list(models if models is not None else cfg.models)
+def make_blender(cfg: StackConfig, models: list[str]) -> PoolBlender | StackerBlender:
+    """An unfitted blender of `models` as params.yaml's `stack` block describes it."""
+    models = list(models)
     if cfg.blender == "pool":
         return PoolBlender(models, cfg.pool, eps=cfg.eps)
     return StackerBlender(models, cfg.stacker, eps=cfg.eps)

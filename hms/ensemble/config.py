@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hms.models.registry import BASE_MODELS
-from hms.params import to_dataclass
+from hms.params import ConfigError, to_dataclass
 
 BlenderName = Literal["pool", "stacker"]
 
@@ -39,7 +38,8 @@ class StackerConfig:
 
 @dataclass
 class StackConfig:
-    models: list[str] = field(default_factory=lambda: list(BASE_MODELS))
+    # Base models left out of the blend (every trained model of params.yaml `models` is blended otherwise).
+    exclude: list[str] = field(default_factory=list)
     blender: BlenderName = "pool"
     # Blender inputs are clipped to eps and renormalised, so log-probabilities stay finite.
     eps: float = 1e-6
@@ -50,26 +50,32 @@ class StackConfig:
 
 
 def stack_config(block: dict[str, Any] | None) -> StackConfig:
-    """StackConfig from params.yaml's `stack` block; unknown keys and models are errors."""
+    """StackConfig from params.yaml's `stack` block; unknown keys and bad values are errors."""
     values = dict(block or {})
     pool = to_dataclass(PoolConfig, values.pop("pool", None), "stack.pool")
     stacker = to_dataclass(StackerConfig, values.pop("stacker", None), "stack.stacker")
     cfg = to_dataclass(StackConfig, values, "stack")
     cfg.pool, cfg.stacker = pool, stacker
-    cfg.models = list(cfg.models)
-    unknown = [m for m in cfg.models if m not in BASE_MODELS]
-    if unknown or not cfg.models:
-        raise ValueError(f"params.yaml: stack.models {cfg.models} must be a non-empty subset of {list(BASE_MODELS)}")
-    if len(set(cfg.models)) != len(cfg.models):
-        raise ValueError(f"params.yaml: stack.models lists a model twice: {cfg.models}")
+    cfg.exclude = list(cfg.exclude)
     if cfg.blender not in ("pool", "stacker"):
-        raise ValueError(f"params.yaml: stack.blender must be 'pool' or 'stacker', not {cfg.blender!r}")
+        raise ConfigError(f"params.yaml: stack.blender must be 'pool' or 'stacker', not {cfg.blender!r}")
     if cfg.pool.space not in ("linear", "log"):
-        raise ValueError(f"params.yaml: stack.pool.space must be 'linear' or 'log', not {cfg.pool.space!r}")
+        raise ConfigError(f"params.yaml: stack.pool.space must be 'linear' or 'log', not {cfg.pool.space!r}")
     if not 0 < cfg.eps < 1 / 6:
-        raise ValueError(f"params.yaml: stack.eps must be in (0, 1/6), not {cfg.eps}")
+        raise ConfigError(f"params.yaml: stack.eps must be in (0, 1/6), not {cfg.eps}")
     if cfg.stacker.form not in ("diagonal", "full"):
-        raise ValueError(f"params.yaml: stack.stacker.form must be 'diagonal' or 'full', not {cfg.stacker.form!r}")
+        raise ConfigError(f"params.yaml: stack.stacker.form must be 'diagonal' or 'full', not {cfg.stacker.form!r}")
     if cfg.hq_weight <= 0 or cfg.stacker.l2 < 0:
-        raise ValueError("params.yaml: stack.hq_weight must be > 0 and stack.stacker.l2 >= 0")
+        raise ConfigError("params.yaml: stack.hq_weight must be > 0 and stack.stacker.l2 >= 0")
     return cfg
+
+
+def blended_models(cfg: StackConfig, models: list[str]) -> list[str]:
+    """The base models the blender uses: params.yaml `models` minus `stack.exclude`."""
+    unknown = [m for m in cfg.exclude if m not in models]
+    if unknown:
+        raise ConfigError(f"params.yaml: stack.exclude names {unknown}, which are not in `models` {models}")
+    kept = [m for m in models if m not in cfg.exclude]
+    if not kept:
+        raise ConfigError("params.yaml: stack.exclude leaves no base model to blend")
+    return kept

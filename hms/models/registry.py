@@ -1,60 +1,40 @@
-"""The base models. Adding a model = one entry here + one params block + its name in `stack.models`.
-
-Each kind has one module with the same two entry points:
-  fit(name, params, train, test, features_dir, model_dir) -> FitResult   (per-fold training, resumable)
-  predict(name, model_dir, features_dir, samples) -> (n, 6) probabilities averaged over fold models
-"""
+"""Which base models exist: a module `hms/models/<name>.py` exporting SPEC is a registered model
+(timm-style: registered where it is defined). `get_spec` is the only place that imports a model
+module by name; the DVC deps test follows it (stage `train@NAME` imports hms/models/NAME.py)."""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
-from typing import Any, Callable, Literal
 
-import numpy as np
+from hms.models.spec import ModelSpec
 
-Kind = Literal["gbdt", "nn"]
-_KIND_MODULES = {"gbdt": "hms.train.gbdt", "nn": "hms.train.nn"}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    kind: Kind
-    features: str  # the feature representation it eats: tabular | mosaic | waves
+PACKAGE = Path(__file__).parent
+# modules of this package that are the machinery, not models
+NOT_MODELS = frozenset({"__init__", "spec", "registry", "trained"})
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    "lgbm": ModelSpec("lgbm", "gbdt", "tabular"),
-    "catboost": ModelSpec("catboost", "gbdt", "tabular"),
-    "efficientnet": ModelSpec("efficientnet", "nn", "mosaic"),
-    "resnet": ModelSpec("resnet", "nn", "mosaic"),
-    "wave": ModelSpec("wave", "nn", "waves"),
-}
-BASE_MODELS: tuple[str, ...] = tuple(REGISTRY)
+class UnknownModelError(ValueError):
+    """A model name that is not a registered base model (also refuses names that are not identifiers)."""
 
 
-@dataclass
-class FitResult:
-    oof: np.ndarray  # (n_train, 6) probabilities, in the prepared train table's row order
-    test: np.ndarray  # (n_test, 6) probabilities averaged over folds, in the prepared test table's order
-    extra: dict[str, Any] = field(default_factory=dict)  # extra metrics (e.g. train time) for metrics/NAME.json
+def module_path(name: str) -> Path:
+    return PACKAGE / f"{name}.py"
+
+
+def model_names() -> list[str]:
+    """Every registered base model, sorted."""
+    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in NOT_MODELS and _NAME.fullmatch(p.stem))
 
 
 def get_spec(name: str) -> ModelSpec:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; registered: {sorted(REGISTRY)}")
-    return REGISTRY[name]
-
-
-def kind_module(name: str):
-    return importlib.import_module(_KIND_MODULES[get_spec(name).kind])
-
-
-def fitter(name: str) -> Callable[..., FitResult]:
-    return kind_module(name).fit
-
-
-def predictor(name: str) -> Callable[[str, Path, Path, Any], np.ndarray]:
-    return kind_module(name).predict
+    """The spec of base model `name`; an unknown name is an error that lists the registered ones."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name in NOT_MODELS or not module_path(name).is_file():
+        raise UnknownModelError(f"unknown model {name!r}; registered models: {', '.join(model_names())}")
+    module = importlib.import_module(f"hms.models.{name}")
+    spec = getattr(module, "SPEC", None)
+    if not isinstance(spec, ModelSpec) or spec.name != name:
+        raise UnknownModelError(f"hms/models/{name}.py does not export SPEC = ModelSpec(name={name!r}, ...)")
+    return spec

@@ -17,7 +17,7 @@ from hms.data.targets import TARGET_COLS
 from hms.ensemble.inputs import load_oof
 from hms.io import write_csv, write_json, write_text
 from hms.metrics import cv_scores
-from hms.report.figures import plot_calibration, plot_class_kl
+from hms.report.figures import plot_blend_weights, plot_calibration, plot_class_kl
 from hms.report.scores import calibration, class_kl, confusion_rows, floor_scores
 from hms.submission import load_sample_submission, validate_submission
 
@@ -31,10 +31,14 @@ class ReportPaths:
     plots: Path = Path("reports/plots")
 
 
-def evaluate(train: pd.DataFrame, models: list[str], pred_dir: Path, blender_json: Path, data_dir: Path,
+def evaluate(train: pd.DataFrame, base_models: list[str], pred_dir: Path, blender_json: Path, data_dir: Path,
              submission: Path | None, paths: ReportPaths = ReportPaths()) -> dict[str, Any]:
-    """`models` = the rows of the table in order (e.g. prior, the base models, ensemble)."""
-    probs = load_oof(pred_dir, models, train)
+    """One row per model: prior (pred_dir/prior), the base models (pred_dir/base/<name>), the ensemble
+    (pred_dir/ensemble)."""
+    pred_dir = Path(pred_dir)
+    models = ["prior", *base_models, "ensemble"]
+    probs = np.concatenate([load_oof(pred_dir, ["prior"], train), load_oof(pred_dir / "base", base_models, train),
+                            load_oof(pred_dir, ["ensemble"], train)])
     y = train[list(TARGET_COLS)].to_numpy(np.float64)
     n_votes = train["n_votes"].to_numpy()
     metrics: dict[str, Any] = {}
@@ -57,8 +61,7 @@ def evaluate(train: pd.DataFrame, models: list[str], pred_dir: Path, blender_jso
     final = models[-1]  # the ensemble: the model the plots describe
     paths.plots.mkdir(parents=True, exist_ok=True)
     write_csv(confusion_rows(train, probs[-1]), paths.plots / "confusion_hq.csv")
-    write_csv(pd.DataFrame({"model": list(weights), "weight": [round(float(v), 6) for v in weights.values()]}),
-              paths.plots / "blend_weights.csv")
+    plot_blend_weights(weights, blender["blender"], paths.plots / "blend_weights.png")
     tables = {name: class_kl(train, p) for name, p in zip(models, probs)}
     plot_class_kl(tables, paths.plots / "class_kl.png")
     plot_calibration(calibration(train, probs[-1]), paths.plots / "calibration.png",
@@ -94,5 +97,9 @@ def summary_markdown(metrics: dict[str, Any], models: list[str], blender: dict[s
     lines += [f"| {r['class']} | {fmt(r['kl_all'])} | {fmt(r['kl_hq'])} |" for _, r in final_class_kl.iterrows()]
     if sub_rows is not None:
         lines += ["", f"submission.csv: {sub_rows} rows, valid against sample_submission.csv."]
-    lines += ["", "Plots: `dvc plots show` (reports/plots/).", ""]
+    lines += ["", "## Plots", "", "`dvc plots show` renders them all; the PNGs read without DVC:", "",
+              "![blend weights](plots/blend_weights.png)", "", "![per-class KL](plots/class_kl.png)", "",
+              "![calibration](plots/calibration.png)", "", "Training curves (every fold; colour = fold, line style = metric):", ""]
+    lines += [f"![{m} curves](curves/{m}.png)" for m in models[1:-1]]
+    lines.append("")
     return "\n".join(lines)

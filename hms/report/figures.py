@@ -55,3 +55,18 @@ def plot_calibration(table: pd.DataFrame, path: str | os.PathLike, title: str) -
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+def plot_blend_weights(weights: dict[str, float], blender: str, path: str | os.PathLike) -> None:
+    """Horizontal bars of the blender's per-model weights, titled by the blender used."""
+    kind = "mixture weight" if blender == "pool" else "share of coefficient mass"
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(weights) + 1.2))
+    names = list(weights)[::-1]
+    ax.barh(names, [weights[n] for n in names], color="C0")
+    for i, n in enumerate(names):
+        ax.text(weights[n], i, f" {weights[n]:.3f}", va="center", fontsize=8)
+    ax.set_xlabel(kind)
+    ax.set_xlim(0, max(1e-9, max(weights.values())) * 1.25)
+    ax.set_title(f"Blend weights of the {blender} blender (nested-CV fit on all OOF rows)")
+    fig.tight_layout()
+    _save(fig, path)

@@ -6,6 +6,8 @@ Policy (per channel of each window, along time):
 - a longer run is set to 0 and marked in the returned mask (callers zero the bipolar pairs
   that use a masked electrode, so a dead electrode does not leak its neighbour's signal);
 - an all-NaN channel or an all-NaN window becomes zeros (masked) and logs a warning.
+Impossible values (±inf, beyond the physiological bound) reach this module already turned into
+NaN by hms.signal.artifacts (hms.signal.preprocess does both), so they are gaps like any other.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def _warn_dead(valid: np.ndarray, ids: Sequence[object] | None, channel_names: S
     for i in np.flatnonzero(dead.any(axis=1)):
         who = ids[i] if ids is not None else f"window {i}"
         if dead[i].all():
-            log.warning("%s: every sample of the window is NaN; using zeros", who)
+            log.warning("%s: every sample of the window is NaN or impossible; using zeros", who)
         else:
             names = [channel_names[k] if channel_names is not None else str(k) for k in np.flatnonzero(dead[i])]
-            log.warning("%s: channel(s) %s are entirely NaN; using zeros", who, ", ".join(names))
+            log.warning("%s: channel(s) %s are entirely NaN or impossible; using zeros", who, ", ".join(names))

@@ -1,6 +1,7 @@
 """Raw EEG windows -> clean bipolar signals: the one preprocessing path shared by all features.
 
-raw (batch, 20, time) µV -> NaN handling on the 19 scalp electrodes (hms.signal.clean) ->
+raw (batch, 20, time) µV -> impossible values (non-finite, beyond ±10 mV) become NaN
+(hms.signal.artifacts) -> NaN handling on the 19 scalp electrodes (hms.signal.clean) ->
 bipolar montage (18 pairs) -> pairs touching a zeroed electrode set to 0 -> optional
 zero-phase band-pass and notch -> clipping to ±clip_uv. Scaling is left to each representation.
 """
@@ -14,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from hms.constants import FS, SCALP_CHANNELS
+from hms.signal.artifacts import mask_eeg_artifacts
 from hms.signal.clean import fill_gaps
 from hms.signal.filters import bandpass, notch
 from hms.signal.montage import bipolar, bipolar_mask
@@ -45,6 +47,8 @@ class SignalConfig:
 def preprocess(raw: np.ndarray, cfg: SignalConfig, ids: Sequence[object] | None = None) -> np.ndarray:
     """(batch, 19 or 20, time) raw µV -> (batch, 18, time) float32 bipolar, finite, filtered, clipped."""
     scalp = np.asarray(raw)[:, : len(SCALP_CHANNELS), :]  # EKG is not part of the montage
+    # Before the filter, which would spread one absurd sample over the whole window.
+    scalp = mask_eeg_artifacts(scalp, ids=ids, channel_names=SCALP_CHANNELS)
     filled, mask = fill_gaps(scalp, int(round(cfg.max_gap_s * FS)), ids=ids, channel_names=SCALP_CHANNELS)
     x = bipolar(filled)
     bad = bipolar_mask(mask)

@@ -58,3 +58,18 @@ def get_config(size: str = "default", n_train_eegs: int | None = None, n_test_ee
         if int(v) < 1:
             raise ValueError(f"synth.{k} must be >= 1, not {v}")
     return dataclasses.replace(cfg, **{k: int(v) for k, v in over.items()})
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """params.yaml `synth`: which preset to generate and with how many worker processes."""
+
+    size: str = "default"  # tiny | small | default: PRESETS above
+    n_train_eegs: int | None = None  # null = the size preset's count
+    n_test_eegs: int | None = None  # null = the size preset's count
+    workers: int = 2  # processes; the files do not depend on it
+
+    def __post_init__(self) -> None:
+        get_config(self.size, self.n_train_eegs, self.n_test_eegs)  # validates the size and the counts
+        if self.workers < 1:
+            raise ValueError(f"synth.workers must be >= 1, not {self.workers}")

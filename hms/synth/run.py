@@ -60,11 +60,31 @@ def _one_thread() -> None:
     single_thread()
 
 
+# Written into every dataset hms synth makes: only a directory holding it may be replaced.
+MARKER = ".hms-synth"
+
+
+def check_replaceable(out_dir: Path, force: bool = False) -> None:
+    """Refuse to delete anything hms synth did not write: `out_dir` must be absent, empty, or
+    hold MARKER (or `force`). A FileExistsError says which, before any work starts."""
+    if force or not (out_dir.exists() or out_dir.is_symlink()):
+        return
+    if not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir}: exists and is not a directory; refusing to replace it "
+                              "(pick another output path, or --force)")
+    if (out_dir / MARKER).is_file() or not any(out_dir.iterdir()):
+        return
+    raise FileExistsError(f"{out_dir}: directory is not empty and was not written by hms synth (no {MARKER} file); "
+                          "refusing to delete it. Pick an empty or new directory, or pass --force to replace it")
+
+
 def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs: int | None = None,
-              n_test_eegs: int | None = None, workers: int = 2) -> dict:
-    """Write a synthetic dataset in the exact Kaggle layout to out_dir (replacing it) and return its summary."""
+              n_test_eegs: int | None = None, workers: int = 2, force: bool = False) -> dict:
+    """Write a synthetic dataset in the exact Kaggle layout to out_dir (replacing an earlier
+    synthetic dataset there; anything else only with `force`) and return its summary."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    check_replaceable(out_dir, force)
     cfg = get_config(size, n_train_eegs, n_test_eegs)
     plan = sample_labels(cfg, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -76,6 +96,8 @@ def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs
         for d in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
             (tmp / d).mkdir()
         _write_tables(plan, tmp)
+        (tmp / MARKER).write_text(f"written by hms synth (size {size}, seed {seed}, {cfg.n_train_eegs} train / "
+                                  f"{cfg.n_test_eegs} test eegs); `hms synth` may replace this directory\n")
         # Big jobs first so that the processes finish together.
         jobs = sorted(plan.specs, key=lambda s: -(s.span_s + 4 * sum(e.length_s for e in s.eegs)))
         bar = tqdm(total=len(plan.train["eeg_id"].unique()) + len(plan.test), desc="synth eegs", unit="eeg")
@@ -93,8 +115,10 @@ def run_synth(out_dir: Path, size: str = "default", seed: int = 42, n_train_eegs
                     n_bytes += res["bytes"]
                     bar.update(res["eegs"])
         bar.close()
-        if out_dir.exists():
+        if out_dir.is_dir() and not out_dir.is_symlink():
             shutil.rmtree(out_dir)
+        elif out_dir.exists() or out_dir.is_symlink():  # a file or link, replaced only with force
+            out_dir.unlink()
         os.replace(tmp, out_dir)
     finally:
         if tmp.exists():

@@ -1,0 +1,1 @@
+"""Training: the one cross-validation driver (crossval.py), its fold cache, the loss, and the two families (gbdt, nn)."""

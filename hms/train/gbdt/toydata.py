@@ -56,5 +56,5 @@ def write_toy_features(features_dir: Path, train_features: pd.DataFrame, test_fe
     features_dir = Path(features_dir)
     write_parquet(train_features, table_path(features_dir, "train"))
     write_parquet(test_features, table_path(features_dir, "test"))
-    write_config(features_dir, {"toy": True, "n_features": train_features.shape[1] - 1})
+    write_config(features_dir, {"kind": "tabular", "toy": True, "n_features": train_features.shape[1] - 1})
     return features_dir

@@ -1,20 +1,21 @@
-"""The `nn` params block: the one training loop shared by every neural model."""
+"""The `nn` params block (the one training loop shared by every neural model) and the keys every
+neural model block shares. The dataclass defaults are the `default` preset (tests/test_params.py
+checks params.yaml against them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from hms.models.nets import NetConfig
-from hms.params import to_dataclass
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
+NORMALIZE = ("none", "sample", "fixed")
 
 
 @dataclass
 class LoopConfig:
-    epochs: int = 4  # stage 1 epochs
+    lr: float = 0.001  # base learning rate; a model trains at lr x its lr_mult (`dvc exp run -S nn.lr=3e-4`)
+    epochs: int = 3  # stage 1: every eeg of the training folds
     batch_size: int = 32
     eval_batch_size: int = 128
     optimizer: str = "adamw"  # adamw | adam | sgd
@@ -25,14 +26,14 @@ class LoopConfig:
     grad_clip: float | None = 1.0  # max gradient norm; null = off
     # Stage 1 trains on every eeg of the training folds, eegs with < 10 votes weighted lq_weight;
     # stage 2 fine-tunes on eegs with >= 10 votes for stage2_epochs at lr x stage2_lr_mult.
-    lq_weight: float = 1.0
+    lq_weight: float = 0.5
     hq_only: bool = False  # stage 1 on eegs with >= 10 votes only
-    stage2_epochs: int = 0
+    stage2_epochs: int = 1
     stage2_lr_mult: float = 0.3
-    select_on: str = "kl_hq"  # validation metric that picks the best epoch: kl_hq | kl_all
+    select_on: str = "kl_hq"  # validation metric that picks each fold's best epoch: kl_hq | kl_all
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     amp: str = "auto"  # auto (bf16 if supported, else fp16, on cuda; off on cpu) | bf16 | fp16 | off
-    channels_last: bool = True  # image models on cuda
+    channels_last: bool = True  # 4D inputs on cuda
     threads: int = 0  # torch CPU threads; 0 = the cores this process may use (capped by OMP_NUM_THREADS)
     num_workers: int = -1  # DataLoader workers; -1 = 0 on cpu, min(8, cores - 1) on cuda
 
@@ -51,11 +52,42 @@ class LoopConfig:
             raise ValueError("nn: epochs must be >= 1, stage2_epochs >= 0, batch_size >= 1")
         if not 0 <= self.warmup_frac < 1:
             raise ValueError(f"nn.warmup_frac must be in [0, 1), got {self.warmup_frac}")
-        if self.lq_weight < 0:
-            raise ValueError("nn.lq_weight must be >= 0")
+        if self.lq_weight < 0 or self.lr <= 0:
+            raise ValueError("nn.lq_weight must be >= 0 and nn.lr > 0")
 
 
-def loop_config(params: dict[str, Any], model_cfg: NetConfig, name: str) -> LoopConfig:
+@dataclass
+class NetConfig:
+    """Keys every neural model block shares (its net's own keys live in its module)."""
+
+    lr_mult: float = 2.0  # the model's learning rate = nn.lr x lr_mult
+    loop: dict[str, Any] = field(default_factory=dict)  # this model's overrides of the `nn` block, e.g. {epochs: 5}
+    # The feature stages already scale their arrays (docs/features.md), so the default is none;
+    # sample: standardise each sample over all its values | fixed: divide by `scale`.
+    normalize: str = "none"
+    scale: float = 1.0  # divisor for normalize=fixed
+    clip: float | None = None  # clip the (normalised) inputs to ±clip; null = off
+    flip_prob: float = 0.5  # left/right flip (swap LL<->RL, LP<->RP), training only
+    shift_frac: float = 0.05  # random time shift up to ±shift_frac of the window, training only
+    mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup of inputs and targets; 0 = off
+    mixup_prob: float = 0.5  # share of batches that are mixed when mixup_alpha > 0
+    tta_flip: bool = True  # average predictions of the input and its flip (OOF, test, predict)
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"normalize must be one of {NORMALIZE}, not {self.normalize!r}")
+        if self.lr_mult <= 0 or self.scale <= 0:
+            raise ValueError("lr_mult and scale must be > 0")
+        for key in ("flip_prob", "mixup_prob"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
+        unknown = sorted(set(self.loop) - set(LoopConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"loop: unknown key(s) {unknown}; known: {sorted(LoopConfig.__dataclass_fields__)}")
+
+
+def effective_loop(shared: LoopConfig, own: NetConfig) -> LoopConfig:
     """The `nn` block with the model block's `loop` overrides applied."""
-    merged = {**(params.get("nn") or {}), **(model_cfg.loop or {})}
-    return to_dataclass(LoopConfig, merged, f"nn (with {name}.loop)")
+    import dataclasses
+
+    return dataclasses.replace(shared, **own.loop) if own.loop else shared

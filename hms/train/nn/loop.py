@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -15,30 +15,16 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from hms.constants import HQ_MIN_VOTES
 from hms.metrics import cv_scores
-from hms.models.nets import NetConfig, create_model
+from hms.models.spec import CurveLogger, FoldInputs
 from hms.seed import derive_seed, seed_everything
 from hms.train.loss import kl_loss
-from hms.train.nn.config import LoopConfig
-from hms.train.nn.data import Augmenter, FeatureDataset, flip
+from hms.train.nn.config import LoopConfig, NetConfig
+from hms.train.nn.data import Augment, FeatureDataset
 from hms.train.nn.device import Runtime
 
 log = logging.getLogger(__name__)
-
-
-class MetricLogger(Protocol):
-    def __call__(self, fold: int, epoch: int, values: dict[str, float]) -> None: ...
-
-
-@dataclass
-class FoldInputs:
-    """Everything one fold trains on; rows index the train feature array / prepared table."""
-
-    array: np.ndarray  # (n_train, ...) feature memmap
-    targets: np.ndarray  # (n_train, 6) normalised votes
-    n_votes: np.ndarray  # (n_train,)
-    train_rows: np.ndarray
-    valid_rows: np.ndarray
 
 
 @dataclass
@@ -59,11 +45,11 @@ class Stage:
     lr: float
 
 
-def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float, hq_min_votes: int) -> list[Stage]:
+def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float) -> list[Stage]:
     """Stage 1: all training rows (lq rows weighted `lq_weight`, or hq rows only when `hq_only`);
     stage 2: hq rows at lr x stage2_lr_mult."""
     rows = inputs.train_rows
-    hq = inputs.n_votes[rows] >= hq_min_votes
+    hq = inputs.n_votes[rows] >= HQ_MIN_VOTES
     if loop.hq_only:
         rows1, w1 = rows[hq], np.ones(int(hq.sum()), np.float32)
     else:
@@ -73,7 +59,7 @@ def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float, hq_min_votes: i
     stages = [Stage("stage1", rows1, w1, loop.epochs, lr)]
     if loop.stage2_epochs > 0:
         if hq.sum() == 0:
-            log.warning("stage 2 skipped: no eeg with >= %d votes in the training folds", hq_min_votes)
+            log.warning("stage 2 skipped: no eeg with >= %d votes in the training folds", HQ_MIN_VOTES)
         else:
             stages.append(Stage("stage2", rows[hq], np.ones(int(hq.sum()), np.float32), loop.stage2_epochs,
                                 lr * loop.stage2_lr_mult))
@@ -119,7 +105,7 @@ def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, order: np.ndar
 
 
 @torch.no_grad()
-def predict_rows(model: nn.Module, array: np.ndarray, rows: np.ndarray, cfg: NetConfig, features: str,
+def predict_rows(model: nn.Module, array: np.ndarray, rows: np.ndarray, cfg: NetConfig, flip_perm: list[int],
                  rt: Runtime, batch_size: int, targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
     """(len(rows), 6) float64 probabilities (mean over the input and its flip when `tta_flip`), and
     the mean KL loss of the plain (unflipped) logits when targets are given."""
@@ -132,7 +118,7 @@ def predict_rows(model: nn.Module, array: np.ndarray, rows: np.ndarray, cfg: Net
             logits = model(x).float()
             probs = torch.softmax(logits.double(), dim=1)
             if cfg.tta_flip:
-                probs = 0.5 * (probs + torch.softmax(model(flip(x, features, batched=True)).double(), dim=1))
+                probs = 0.5 * (probs + torch.softmax(model(x[:, flip_perm]).double(), dim=1))
         if targets is not None:
             loss_sum += float(kl_loss(logits, y.to(rt.device))) * len(x)
         out.append(probs.cpu().numpy())
@@ -147,26 +133,26 @@ def _to_device(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
     return x
 
 
-def train_fold(name: str, features: str, model_cfg: NetConfig, loop: LoopConfig, lr: float, rt: Runtime,
-               inputs: FoldInputs, seed: int, fold: int, hq_min_votes: int,
-               on_epoch: MetricLogger | None = None) -> FoldResult:
-    """Train one fold; returns the state dict of the epoch with the best validation `select_on`."""
+def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig, rt: Runtime, inputs: FoldInputs,
+               augment: Augment | None, flip_perm: list[int], on_epoch: CurveLogger | None = None,
+               name: str = "model") -> FoldResult:
+    """Train one fold; returns the state dict of the epoch with the best validation `select_on`.
+    `build` makes the untrained net (called after seeding, so its initial weights follow the seed)."""
     start = time.perf_counter()
+    seed, fold, lr = inputs.seed, inputs.fold, loop.lr * cfg.lr_mult
     seed_everything(seed)
-    sample_shape = tuple(inputs.array.shape[1:])
-    model = create_model(name, model_cfg, sample_shape).to(rt.device)
+    model = build().to(rt.device)
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    augment = Augmenter(model_cfg, features, sample_shape)
     scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
     mix_gen = torch.Generator().manual_seed(derive_seed(seed, "mixup"))
-    valid_targets = inputs.targets[inputs.valid_rows]
+    valid_targets = inputs.y[inputs.valid_rows]
     valid_votes = inputs.n_votes[inputs.valid_rows]
     best: FoldResult | None = None
     history: list[dict[str, Any]] = []
     epoch = 0
-    for stage in plan_stages(inputs, loop, lr, hq_min_votes):
-        ds = FeatureDataset(inputs.array, stage.rows, model_cfg, inputs.targets[stage.rows], stage.weights, augment)
+    for stage in plan_stages(inputs, loop, lr):
+        ds = FeatureDataset(inputs.x, stage.rows, cfg, inputs.y[stage.rows], stage.weights, augment)
         drop_last = len(ds) > loop.batch_size  # no 1-sample tail batch: BatchNorm needs > 1 value
         steps_per_epoch = len(ds) // loop.batch_size if drop_last else 1
         opt = make_optimizer(model, loop, stage.lr)
@@ -182,8 +168,8 @@ def train_fold(name: str, features: str, model_cfg: NetConfig, loop: LoopConfig,
                        leave=False, mininterval=2.0)
             for x, y, w in bar:
                 x, y, w = _to_device(x, rt), y.to(rt.device), w.to(rt.device)
-                if model_cfg.mixup_alpha > 0 and torch.rand(1, generator=mix_gen).item() < model_cfg.mixup_prob:
-                    x, y, w = _mixup(x, y, w, model_cfg.mixup_alpha, mix_gen)
+                if cfg.mixup_alpha > 0 and torch.rand(1, generator=mix_gen).item() < cfg.mixup_prob:
+                    x, y, w = _mixup(x, y, w, cfg.mixup_alpha, mix_gen)
                 with rt.autocast():
                     loss = kl_loss(model(x), y, w)
                 opt.zero_grad(set_to_none=True)
@@ -203,14 +189,15 @@ def train_fold(name: str, features: str, model_cfg: NetConfig, loop: LoopConfig,
                 loss_sum += float(loss.detach()) * float(w.sum())
                 weight_sum += float(w.sum())
                 bar.set_postfix(loss=f"{loss_sum / max(weight_sum, 1e-12):.4f}", refresh=False)
-            probs, valid_loss = predict_rows(model, inputs.array, inputs.valid_rows, model_cfg, features, rt,
+            probs, valid_loss = predict_rows(model, inputs.x, inputs.valid_rows, cfg, flip_perm, rt,
                                              loop.eval_batch_size, valid_targets)
             scores = cv_scores(valid_targets, probs, valid_votes)
             row = {"epoch": epoch, "stage": stage.name, "lr": stage.lr, "train_loss": loss_sum / max(weight_sum, 1e-12),
                    "valid_loss": valid_loss, "valid_kl_all": scores["kl_all"], "valid_kl_hq": scores["kl_hq"]}
             history.append(row)
             if on_epoch is not None:
-                on_epoch(fold, epoch, row)
+                on_epoch(epoch, {k: float(row[k]) for k in ("train_loss", "valid_loss", "valid_kl_all", "valid_kl_hq")
+                                 if row[k] is not None})
             log.info("%s fold %d %s epoch %d: train %.4f valid %.4f kl_all %.4f kl_hq %s", name, fold, stage.name, epoch,
                      row["train_loss"], valid_loss, scores["kl_all"], scores["kl_hq"])
             score = scores[loop.select_on] if scores[loop.select_on] is not None else scores["kl_all"]

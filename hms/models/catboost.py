@@ -1,4 +1,4 @@
-"""CatBoost on soft vote targets: row expansion + the built-in softmax `MultiClass` loss.
+"""`catboost`: CatBoost on the handcrafted features (features/tabular), soft vote targets: row expansion + the built-in softmax `MultiClass` loss.
 
 Why row expansion here (and not a custom objective): CatBoost runs Python objectives and
 metrics through a per-row callback that is orders of magnitude slower than its C++ losses and
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-import catboost
 import numpy as np
 from catboost import CatBoostClassifier, Pool
 from scipy.special import entr, softmax
@@ -25,15 +25,39 @@ from scipy.special import entr, softmax
 from hms.constants import CLASSES, N_CLASSES
 from hms.io import atomic_path
 from hms.metrics import kl_divergence
-from hms.train.gbdt.config import CatboostConfig, GbdtConfig
+from hms.train.gbdt.config import GbdtConfig
 from hms.train.gbdt.data import FoldData
+from hms.train.gbdt.family import gbdt_spec
 from hms.train.gbdt.softlabel import expand_soft_labels
 from hms.train.gbdt.stages import StageOutcome, hq_rows, keep_stage2
 
 log = logging.getLogger(__name__)
-SUFFIX = ".cbm"
-LIBRARY_VERSION = catboost.__version__
 METRIC = "MultiClass"
+
+
+@dataclass
+class CatboostConfig:
+    learning_rate: float = 0.15
+    depth: int = 4
+    l2_leaf_reg: float = 3.0
+    rsm: float = 0.2  # feature subsampling per split (CPU only)
+    border_count: int = 32
+    # Plain: classic gradient boosting. CatBoost's own default on small data is Ordered (less
+    # overfitting on tiny sets, several times slower on CPU): blow the budget on the default data.
+    boosting_type: Literal["Plain", "Ordered"] = "Plain"
+    iterations: int = 500
+    early_stopping_rounds: int = 30
+    threads: int = 2
+    device: Literal["cpu", "gpu"] = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "gpu"):
+            raise ValueError(f"params.yaml catboost.device must be cpu or gpu, not {self.device!r}")
+        if self.boosting_type not in ("Plain", "Ordered"):
+            raise ValueError(f"params.yaml catboost.boosting_type must be Plain or Ordered, not {self.boosting_type!r}")
+        if self.device == "gpu" and self.rsm < 1:
+            # CatBoost supports rsm on GPU only for pairwise losses; refusing beats silently ignoring it.
+            raise ValueError("params.yaml catboost: rsm < 1 is not supported on GPU; set catboost.rsm: 1.0 with device: gpu")
 
 
 def model_params(cfg: CatboostConfig, seed: int, iterations: int) -> dict[str, Any]:
@@ -80,8 +104,8 @@ def _boost(cfg: CatboostConfig, seed: int, iterations: int, x: np.ndarray, y: np
     return model, _kl_curve(model, yv)
 
 
-def train(cfg: CatboostConfig, gb: GbdtConfig, data: FoldData, seed: int, path: Path) -> StageOutcome:
-    """Stage 1 on all training eegs, optional stage 2 on the hq ones; writes the fold model to `path`."""
+def train(cfg: CatboostConfig, gb: GbdtConfig, data: FoldData, seed: int) -> tuple[CatBoostClassifier, StageOutcome]:
+    """Stage 1 on all training eegs, optional stage 2 on the hq ones; returns the fold model."""
     stage1, curve = _boost(cfg, seed, cfg.iterations, data.x_train, data.y_train, data.w_train,
                            data.x_valid, data.y_valid, None)
     best = stage1.tree_count_  # use_best_model already shrank it to the best round
@@ -108,9 +132,12 @@ def train(cfg: CatboostConfig, gb: GbdtConfig, data: FoldData, seed: int, path: 
             outcome.hq_stage, outcome.hq_rounds, outcome.hq_valid_kl = "kept", best2, float(hq_curve[best2 - 1])
         else:
             outcome.hq_stage, outcome.hq_valid_kl = "no gain", before
-    with atomic_path(path, suffix=SUFFIX) as tmp:
-        final.save_model(str(tmp), format="cbm")
-    return outcome
+    return final, outcome
+
+
+def save(model: CatBoostClassifier, path: Path) -> None:
+    with atomic_path(path, suffix=".cbm") as tmp:
+        model.save_model(str(tmp), format="cbm")
 
 
 def load(path: Path) -> CatBoostClassifier:
@@ -127,3 +154,7 @@ def probabilities(model: CatBoostClassifier, x: np.ndarray, threads: int) -> np.
 def importance(model: CatBoostClassifier) -> np.ndarray:
     """PredictionValuesChange per feature (needs no data)."""
     return np.asarray(model.get_feature_importance(), dtype=np.float64)
+
+
+SPEC = gbdt_spec("catboost", CatboostConfig, suffix=".cbm", train=train, probabilities=probabilities, save=save,
+                 load=load, importance=importance)

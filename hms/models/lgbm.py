@@ -1,4 +1,4 @@
-"""LightGBM on soft vote targets: a custom softmax cross-entropy objective over the 6 classes.
+"""`lgbm`: LightGBM on the handcrafted features (features/tabular), soft vote targets: a custom softmax cross-entropy objective over the 6 classes.
 
 Why a custom objective here (and not row expansion): LightGBM >= 4 takes multiclass gradients
 shaped (n, 6), so the exact soft-label gradient w (p - y) costs nothing extra, keeps one row per
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -22,14 +23,34 @@ from scipy.special import softmax
 from hms.constants import N_CLASSES
 from hms.io import write_text
 from hms.metrics import kl_divergence
-from hms.train.gbdt.config import GbdtConfig, LgbmConfig
+from hms.train.gbdt.config import GbdtConfig
 from hms.train.gbdt.data import FoldData
+from hms.train.gbdt.family import gbdt_spec
 from hms.train.gbdt.softlabel import softmax_ce_objective
 from hms.train.gbdt.stages import StageOutcome, hq_rows, keep_stage2
 
 log = logging.getLogger(__name__)
-SUFFIX = ".txt"
-LIBRARY_VERSION = lgb.__version__
+
+
+@dataclass
+class LgbmConfig:
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    max_depth: int = -1
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 0.3  # per tree
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    max_bin: int = 31
+    num_boost_round: int = 500
+    early_stopping_rounds: int = 30
+    threads: int = 2
+    device: Literal["cpu", "gpu", "cuda"] = "cpu"  # gpu = OpenCL build, cuda = CUDA build of LightGBM
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "gpu", "cuda"):
+            raise ValueError(f"params.yaml lgbm.device must be cpu, gpu or cuda, not {self.device!r}")
 
 
 def booster_params(cfg: LgbmConfig, seed: int) -> dict[str, Any]:
@@ -77,8 +98,8 @@ def _boost(params: dict[str, Any], x: np.ndarray, y: np.ndarray, w: np.ndarray, 
     return booster, list(history["valid"]["kl"])
 
 
-def train(cfg: LgbmConfig, gb: GbdtConfig, data: FoldData, seed: int, path: Path) -> StageOutcome:
-    """Stage 1 on all training eegs, optional stage 2 on the hq ones; writes the fold model to `path`."""
+def train(cfg: LgbmConfig, gb: GbdtConfig, data: FoldData, seed: int) -> tuple[lgb.Booster, StageOutcome]:
+    """Stage 1 on all training eegs, optional stage 2 on the hq ones; returns the fold model."""
     params = booster_params(cfg, seed)
     booster, curve = _boost(params, data.x_train, data.y_train, data.w_train, data.x_valid, data.y_valid,
                             cfg.num_boost_round, cfg.early_stopping_rounds, None)
@@ -101,8 +122,11 @@ def train(cfg: LgbmConfig, gb: GbdtConfig, data: FoldData, seed: int, path: Path
             outcome.hq_stage, outcome.hq_rounds, outcome.hq_valid_kl = "kept", best2, float(hq_curve[best2 - 1])
         else:
             outcome.hq_stage, outcome.hq_valid_kl = "no gain", before
-    write_text(final.model_to_string(), path)
-    return outcome
+    return final, outcome
+
+
+def save(model: lgb.Booster, path: Path) -> None:
+    write_text(model.model_to_string(), path)
 
 
 def load(path: Path) -> lgb.Booster:
@@ -117,3 +141,7 @@ def probabilities(model: lgb.Booster, x: np.ndarray, threads: int) -> np.ndarray
 def importance(model: lgb.Booster) -> np.ndarray:
     """Total split gain per feature (summed over the 6 per-class trees of every round)."""
     return model.feature_importance(importance_type="gain").astype(np.float64)
+
+
+SPEC = gbdt_spec("lgbm", LgbmConfig, suffix=".txt", train=train, probabilities=probabilities, save=save, load=load,
+                 importance=importance)

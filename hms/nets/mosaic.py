@@ -1,33 +1,43 @@
-"""Image models on spectrogram mosaics via timm (`efficientnet`, `resnet`).
+"""Image nets on spectrogram mosaics via timm: the net of `efficientnet` and `resnet`.
 
 Input: (B, 8, F, T) panels ordered [K_LL, K_RL, K_LP, K_RP, E_LL, E_RL, E_LP, E_RP] (K = Kaggle
 10-min spectrogram, E = spectrogram of the 50 s EEG). The module tiles them into one image
 (`layout`), resizes it (`image_size`), repeats it to `channels` and runs a timm backbone, so the
-saved state dict plus config.json is all `predict` needs.
+saved state dict plus config.json is all prediction needs. Pretrained weights come only from a
+local file (`weights`); nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import albumentations as A
+import cv2
+import numpy as np
 import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from hms.constants import N_CLASSES
-from hms.models.nets import NetConfig, NetSpec, register
+from hms.nets.heads import small_init_head
+from hms.signal.montage import PANELS, panel_flip_index
+from hms.train.nn.config import NetConfig
+from hms.train.nn.data import Augment
 
 LAYOUTS = ("split", "stack", "kaggle", "eeg")
-N_PANELS = 8
+N_PANELS = len(PANELS)
+# [K_LL, K_RL, K_LP, K_RP, E_LL, ...] -> [K_RL, K_LL, K_RP, K_LP, E_RL, ...]: swap LL<->RL and LP<->RP in both halves
+MOSAIC_FLIP: tuple[int, ...] = tuple(int(i) for i in panel_flip_index(PANELS))
 
 
 @dataclass
 class ImageConfig(NetConfig):
-    backbone: str = "efficientnet_b0"  # any timm model name
-    pretrained: bool = False  # true: timm loads ImageNet weights (from `weights` if set, else the HF hub)
-    weights: str | None = None  # local weights file for pretrained=true (no download)
+    backbone: str = "resnet10t"  # a timm model name (no hub prefixes: nothing is downloaded)
+    pretrained: bool = False  # true: initialise from ImageNet weights in the local file `weights`
+    weights: str | None = None  # local timm weights file (.safetensors / .pth / .bin), see docs/weights.md
     drop_rate: float = 0.2
     global_pool: str = "avg"
     channels: int = 1  # 1 (grey) or 3 (grey repeated, for 3-channel pretrained weights)
@@ -50,16 +60,14 @@ class ImageConfig(NetConfig):
             raise ValueError(f"channels must be 1 or 3, not {self.channels}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise ValueError(f"image_size must be [height, width] (>= 8) or null, got {self.image_size}")
+        if ":" in self.backbone or "/" in self.backbone:
+            raise ValueError(f"backbone {self.backbone!r}: hub names are refused (nothing is downloaded); "
+                             "use a plain timm name and, for pretrained weights, a local file in `weights`")
         if self.weights is not None and not self.pretrained:
             raise ValueError("weights is set but pretrained is false: set pretrained: true to load it")
-
-
-def small_init_head(head: nn.Module) -> None:
-    """Near-zero init of the new 6-class head: predictions start near uniform (KL about 1.2).
-    timm's EfficientNet init gives this head logits of std ~5, an initial KL of 3+ that costs epochs."""
-    if isinstance(head, nn.Linear):
-        nn.init.normal_(head.weight, std=0.01)
-        nn.init.zeros_(head.bias)
+        if self.pretrained and not self.weights:
+            raise ValueError("pretrained: true needs `weights`, a local timm weights file (nothing is downloaded); "
+                             "see docs/weights.md, or set pretrained: false")
 
 
 def tile(panels: torch.Tensor, layout: str) -> torch.Tensor:
@@ -85,16 +93,18 @@ class MosaicNet(nn.Module):
     def __init__(self, cfg: ImageConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__()
         if len(input_shape) != 3 or input_shape[0] != N_PANELS:
-            raise ValueError(f"mosaic models expect inputs (8, F, T), got {input_shape}")
+            raise ValueError(f"mosaic models expect inputs (8, F, T), got {tuple(input_shape)}")
         self.layout = cfg.layout
         self.image_size = tuple(cfg.image_size) if cfg.image_size else None
         self.channels = cfg.channels
         kwargs = {}
-        if cfg.pretrained and cfg.weights:
-            path = Path(cfg.weights)
+        if cfg.pretrained:
+            path = Path(cfg.weights)  # type: ignore[arg-type]
             if not path.is_file():
-                raise FileNotFoundError(f"{cfg.weights}: weights file not found (params `weights` of the image model)")
+                raise FileNotFoundError(f"{cfg.weights}: pretrained weights file not found (see docs/weights.md)")
             kwargs["pretrained_cfg_overlay"] = dict(file=str(path))
+        # belt and braces: even a misconfigured timm must not reach the Hugging Face hub
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         self.backbone = timm.create_model(cfg.backbone, pretrained=cfg.pretrained, in_chans=cfg.channels,
                                           num_classes=N_CLASSES, drop_rate=cfg.drop_rate,
                                           global_pool=cfg.global_pool, **kwargs)
@@ -114,9 +124,30 @@ class MosaicNet(nn.Module):
         return self.backbone(self.image(panels))
 
 
-def _build(cfg: ImageConfig, input_shape: tuple[int, ...]) -> nn.Module:
-    return MosaicNet(cfg, input_shape)
+def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
+    """Training augmentation of one (8, F, T) sample: left/right flip, then albumentations XYMasking
+    (time / frequency masks) and integer time shifts on the (F, T, 8) panel stack."""
+    n_freq, n_time = sample_shape[-2], sample_shape[-1]
+    transforms: list[A.BasicTransform] = []
+    if cfg.mask_prob > 0 and (cfg.time_masks > 0 or cfg.freq_masks > 0):
+        # albumentations sees the panel stack as an (F, T, 8) image: x = time, y = frequency
+        transforms.append(A.XYMasking(
+            num_masks_x=(0, cfg.time_masks), num_masks_y=(0, cfg.freq_masks),
+            mask_x_length=(1, max(1, int(cfg.time_mask_frac * n_time))),
+            mask_y_length=(1, max(1, int(cfg.freq_mask_frac * n_freq))), fill=0.0, p=cfg.mask_prob))
+    shift = int(round(cfg.shift_frac * n_time))
+    if shift > 0:
+        transforms.append(A.Affine(translate_px={"x": (-shift, shift), "y": (0, 0)},
+                                   border_mode=cv2.BORDER_CONSTANT, fill=0.0, p=1.0))
+    compose = A.Compose(transforms) if transforms else None
+    flip = list(MOSAIC_FLIP)
 
+    def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < cfg.flip_prob:
+            x = x[flip]
+        if compose is not None:
+            compose.set_random_seed(int(rng.integers(2**31)))
+            x = np.ascontiguousarray(compose(image=np.ascontiguousarray(x.transpose(1, 2, 0)))["image"].transpose(2, 0, 1))
+        return x
 
-register(NetSpec("efficientnet", ImageConfig, _build, "mosaic", {"backbone": "efficientnet_b0"}))
-register(NetSpec("resnet", ImageConfig, _build, "mosaic", {"backbone": "resnet18"}))
+    return augment

@@ -1,0 +1,216 @@
+"""The one cross-validation driver. For any base model (its ModelSpec) it trains one model per
+fold of the prepared table's `fold` column, reusing finished folds from the fold cache, and
+returns out-of-fold predictions and fold-averaged test predictions. It also writes the model dir
+that prediction reads (hms.models.trained):
+
+models/<name>/
+  config.json       the one schema: name, family, features kind and config, params blocks, seed,
+                    folds, input shape, feature columns (tabular), library versions, fold keys
+  fold<k><suffix>   native fold model (LightGBM text, CatBoost cbm, torch state dict)
+  fit.json          per fold: its info (best epoch / rounds, ...), seconds, whether it was resumed
+The per-step curves go to dvclive (`live_dir`) and to a long table (fold, step, metric, value)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from hms.data.targets import TARGET_COLS
+from hms.features.store import array_path, index_path, open_array, read_config, read_table, table_path
+from hms.imports import imported_files
+from hms.io import write_json
+from hms.models.registry import module_path
+from hms.models.spec import FoldInputs, ModelConfig, ModelSpec
+from hms.models.trained import CONFIG_FILE, FIT_FILE, fold_file, load_trained
+from hms.seed import derive_seed
+from hms.train.cache import FoldCache, copy_into, digest, file_digest
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+KILL_AFTER_FOLD = "HMS_KILL_AFTER_FOLD"  # test hook: SIGKILL this process once fold N is in the cache
+LIBRARIES = ("numpy", "scipy", "torch", "timm", "lightgbm", "catboost", "albumentations", "sklearn")
+
+
+@dataclass
+class CVResult:
+    oof: np.ndarray  # (n_train, 6) in the prepared train table's row order
+    test: np.ndarray  # (n_test, 6) mean over the fold models, in the prepared test table's order
+    folds: dict[str, dict[str, Any]]  # per fold: info, seconds, resumed
+    curves: pd.DataFrame  # fold, step, metric, value
+    resumed: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Inputs:
+    x: np.ndarray  # train inputs (table as float32 matrix, or a memmap)
+    x_test: np.ndarray
+    columns: list[str] | None  # tabular feature columns, in x's order
+    features: dict[str, Any]  # features/<kind>/config.json
+    digest: str  # of the feature files and the prepared table columns the fit uses
+
+
+def feature_matrix(df: pd.DataFrame, columns: list[str], where: str) -> np.ndarray:
+    """float32 (n, n_features) in `columns` order; NaN is allowed (both GBDT libraries route missing
+    values), infinities are not (they would silently become the largest bin)."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: feature column(s) {missing[:5]}{'...' if len(missing) > 5 else ''} missing "
+                         f"({len(missing)} of {len(columns)}); the features were built with another feature config "
+                         "than the model: rebuild them (dvc repro) or retrain")
+    x = df[columns].to_numpy(dtype=np.float32)
+    bad = np.isinf(x)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"{where}: infinite value in feature column {columns[c]!r}, sample_id "
+                         f"{int(df['sample_id'].iloc[r])} ({int(bad.sum())} in all); fix the feature stage")
+    return x
+
+
+def load_inputs(kind: str, features_dir: Path, train: pd.DataFrame, test: pd.DataFrame) -> Inputs:
+    features_dir = Path(features_dir)
+    if not (features_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{features_dir / 'config.json'}: no features; run the feature stage (dvc repro features@{kind})")
+    features = read_config(features_dir)
+    if features.get("kind") != kind:
+        raise ValueError(f"{features_dir}/config.json holds {features.get('kind')!r} features, the model needs {kind!r}")
+    if kind == "tabular":
+        table = read_table(features_dir, "train", expected_ids=train["sample_id"].to_numpy())
+        columns = [c for c in table.columns if c != "sample_id"]
+        if not columns:
+            raise ValueError(f"{table_path(features_dir, 'train')}: no feature columns besides sample_id")
+        x = feature_matrix(table, columns, str(table_path(features_dir, "train")))
+        test_table = read_table(features_dir, "test", expected_ids=test["sample_id"].to_numpy())
+        x_test = feature_matrix(test_table, columns, str(table_path(features_dir, "test")))
+        files = [features_dir / "config.json", table_path(features_dir, "train")]
+    else:
+        x, _ = open_array(features_dir, "train", expected_ids=train["sample_id"].to_numpy())
+        x_test, _ = open_array(features_dir, "test", expected_ids=test["sample_id"].to_numpy())
+        columns = None
+        files = [features_dir / "config.json", array_path(features_dir, "train"), index_path(features_dir, "train")]
+    table = hashlib.sha256()
+    for c in ("sample_id", "fold", "n_votes", *TARGET_COLS):
+        table.update(np.ascontiguousarray(train[c].to_numpy()).tobytes())
+    return Inputs(x, x_test, columns, features, digest([file_digest(files), table.hexdigest()]))
+
+
+def code_digest(spec: ModelSpec) -> str:
+    """sha256 of every project file the model's module and this driver import (transitively)."""
+    files = sorted(imported_files([module_path(spec.name), Path(__file__)], REPO))
+    return digest([[str(p.relative_to(REPO)), file_digest([p])] for p in files])
+
+
+def library_versions() -> dict[str, str]:
+    return {m: getattr(sys.modules[m], "__version__", "?") for m in LIBRARIES if m in sys.modules}
+
+
+class Curves:
+    """Collects (fold, step, metric, value) rows and mirrors them to dvclive."""
+
+    def __init__(self, live: Any) -> None:
+        self.live, self.rows = live, []
+
+    def logger(self, fold: int):
+        def log_step(step: int, values: dict[str, float]) -> None:
+            for metric, value in values.items():
+                self.rows.append((fold, int(step), metric, float(value)))
+                if self.live is not None:
+                    self.live.step = int(step)
+                    self.live.log_metric(f"fold{fold}/{metric}", float(value))
+        return log_step
+
+    def replay(self, fold: int, rows: list[list[Any]]) -> None:
+        log_step = self.logger(fold)
+        for step, metric, value in rows:
+            log_step(step, {metric: value})
+
+    def of_fold(self, fold: int) -> list[list[Any]]:
+        return [[s, m, v] for f, s, m, v in self.rows if f == fold]
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["fold", "step", "metric", "value"])
+
+
+def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataFrame, test: pd.DataFrame,
+                   features_dir: Path, model_dir: Path, live_dir: Path | None = None,
+                   cache: FoldCache | None = None) -> CVResult:
+    """Train `spec` on every fold of train["fold"] (resuming cached folds); see the module docstring."""
+    model_dir = Path(model_dir)
+    train, test = train.reset_index(drop=True), test.reset_index(drop=True)
+    inputs = load_inputs(spec.features, features_dir, train, test)
+    folds = sorted(int(k) for k in np.unique(train["fold"]))
+    y = train[list(TARGET_COLS)].to_numpy(np.float64)
+    if (np.abs(y.sum(axis=1) - 1) > 1e-6).any() or (y < 0).any():
+        raise ValueError("data/prepared/train.parquet: targets are not distributions; rerun `dvc repro prepare`")
+    n_votes = train["n_votes"].to_numpy()
+    config = {
+        "name": spec.name, "family": spec.family, "kind": spec.features, "features": inputs.features,
+        "params": spec.blocks(cfg), "seed": int(seed), "folds": folds,
+        "input_shape": [int(v) for v in inputs.x.shape[1:]], "feature_columns": inputs.columns,
+        "fold_files": [fold_file(k, spec.suffix) for k in folds], "versions": library_versions(),
+    }
+    base_key = digest([config, inputs.digest, code_digest(spec)])
+    cache = cache or FoldCache(spec.name)
+    for stale in model_dir.glob("fold*"):
+        stale.unlink()  # a clean model dir: only this run's folds (DVC also clears it before a stage runs)
+    model_dir.mkdir(parents=True, exist_ok=True)
+
+    from dvclive import Live  # imported here: dvclive is slow to import and only training needs it
+
+    oof = np.full((len(train), 6), np.nan)
+    fold_report: dict[str, dict[str, Any]] = {}
+    resumed: list[int] = []
+    keys: dict[str, str] = {}
+    with Live(str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None) if live_dir else _null() as live:
+        curves = Curves(live)
+        for k in tqdm(folds, desc=f"{spec.name} folds", leave=False):
+            train_rows, valid_rows = np.flatnonzero(train["fold"].to_numpy() != k), np.flatnonzero(train["fold"].to_numpy() == k)
+            key = keys[str(k)] = digest([base_key, k])[:32]
+            hit = cache.get(key, spec.suffix)
+            if hit is None:
+                start = time.perf_counter()
+                fit = spec.fit_fold(cfg, FoldInputs(k, inputs.x, y, n_votes, train_rows, valid_rows,
+                                                    derive_seed(seed, spec.name, k)), curves.logger(k))
+                record = {"fold": k, "info": fit.info, "seconds": round(time.perf_counter() - start, 2),
+                          "curves": curves.of_fold(k)}
+                cached_file = cache.put(key, spec.suffix, spec.save, fit.model, record)
+                if os.environ.get(KILL_AFTER_FOLD) == str(k):
+                    log.warning("%s=%s: killing this process after fold %d (test hook)", KILL_AFTER_FOLD, k, k)
+                    os.kill(os.getpid(), signal.SIGKILL)
+            else:
+                cached_file, record = hit
+                curves.replay(k, record["curves"])
+                resumed.append(k)
+                log.info("%s fold %d: reused from the fold cache (%s)", spec.name, k, cached_file)
+            copy_into(cached_file, model_dir / fold_file(k, spec.suffix))
+            # OOF through the saved fold file: a resumed fold predicts exactly as a fresh one
+            model = spec.load(cfg, model_dir / fold_file(k, spec.suffix), tuple(config["input_shape"]))
+            oof[valid_rows] = spec.predict(cfg, model, inputs.x, valid_rows)
+            fold_report[str(k)] = {"info": record["info"], "seconds": record["seconds"], "resumed": hit is not None}
+    config["fold_keys"] = keys
+    write_json(config, model_dir / CONFIG_FILE)
+    write_json({"folds": fold_report, "resumed_folds": resumed}, model_dir / FIT_FILE)
+    trained = load_trained(model_dir.parent, spec.name)  # the prediction path of `hms predict`
+    test_probs = trained.predict(inputs.x_test)
+    if spec.report is not None:
+        spec.report(cfg, trained.models, inputs.columns, model_dir)
+    return CVResult(oof, test_probs, fold_report, curves.frame(), resumed)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None

@@ -1,0 +1,85 @@
+"""The neural family: turns a net (a torch module builder, its config, its augmentation and its
+left/right flip) into a ModelSpec whose fold functions run the shared loop. A neural model
+module is then only its net: see hms/models/wave.py."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from hms.io import atomic_path
+from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig, ModelSpec
+from hms.train.nn.config import LoopConfig, NetConfig, effective_loop
+from hms.train.nn.data import Augment
+from hms.train.nn.device import Runtime, make_runtime
+from hms.train.nn.loop import predict_rows, train_fold
+
+Build = Callable[[Any, tuple[int, ...]], nn.Module]  # (net config, input shape without batch) -> module
+MakeAugment = Callable[[Any, tuple[int, ...]], Augment | None]  # (net config, input shape) -> augmentation
+
+
+class UntrustedCheckpointError(ValueError):
+    """A fold checkpoint that torch refuses to load as plain tensors (weights_only=True) or cannot read."""
+
+
+def _runtime(cfg: ModelConfig, input_shape: tuple[int, ...]) -> Runtime:
+    return make_runtime(effective_loop(cfg.shared, cfg.own), image_model=len(input_shape) == 3)
+
+
+def nn_spec(name: str, features: str, net_config: type, build: Build, augment: MakeAugment,
+            flip_perm: list[int] | tuple[int, ...]) -> ModelSpec:
+    """The ModelSpec of a neural model. `flip_perm` permutes axis 0 of one sample (axis 1 of a batch):
+    the left/right flip used by the flip augmentation and by the flip TTA."""
+    perm = [int(i) for i in flip_perm]
+    if not issubclass(net_config, NetConfig):
+        raise TypeError(f"{name}: the net config must extend hms.train.nn.config.NetConfig")
+
+    def fit_fold(cfg: ModelConfig, inputs: FoldInputs, log: CurveLogger) -> FoldFit:
+        shape = tuple(inputs.x.shape[1:])
+        loop = effective_loop(cfg.shared, cfg.own)
+        rt = _runtime(cfg, shape)
+        result = train_fold(lambda: build(cfg.own, shape), cfg.own, loop, rt, inputs, augment(cfg.own, shape), perm,
+                            on_epoch=log, name=name)
+        info = {"best_epoch": result.best_epoch, "best_score": result.best_score, "seconds": round(result.seconds, 2),
+                "history": result.history, "device": str(rt.device)}
+        return FoldFit(result.state, info)
+
+    def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        shape = tuple(x.shape[1:])
+        loop = effective_loop(cfg.shared, cfg.own)
+        rows = np.arange(len(x)) if rows is None else np.asarray(rows)
+        probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg, shape), loop.eval_batch_size)
+        return probs
+
+    def save(state: dict[str, torch.Tensor], path: Path) -> None:
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(state, tmp)
+
+    def load(cfg: ModelConfig, path: Path, input_shape: tuple[int, ...]) -> nn.Module:
+        own = cfg.own
+        if getattr(own, "pretrained", False):
+            # the checkpoint holds every weight: never read (or download) pretrained weights to predict
+            own = dataclasses.replace(own, pretrained=False, weights=None)
+        model = build(own, tuple(input_shape))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - any failure here means the file is not a state dict we made
+            # torch's own message suggests weights_only=False, which would run arbitrary code: never do that
+            raise UntrustedCheckpointError(f"untrusted or corrupt checkpoint {path}: it is not a plain state dict "
+                                           f"of the {name} net ({type(exc).__name__}); retrain the model "
+                                           f"(dvc repro train@{name})") from None
+        rt = _runtime(cfg, tuple(input_shape))
+        model = model.to(rt.device)
+        if rt.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model.eval()
+
+    return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
+                     fit_fold=fit_fold, predict=predict, save=save, load=load, suffix=".pt",
+                     build=lambda cfg, shape: build(cfg.own, tuple(shape)))

@@ -1,0 +1,104 @@
+"""One source of truth for defaults, and presets that work with DVC: params.yaml is exactly the
+`default` preset of the typed configs; `hms preset` switches presets in place (comments kept,
+byte-identical round trip); the typed configs refuse unknown keys and bad values."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hms.params import ConfigError, read_params, to_dataclass
+from hms.presets import PRESETS, apply_preset, defaults, preset
+from tests.conftest import REPO
+
+
+def test_params_yaml_is_the_default_preset() -> None:
+    """Every value of params.yaml equals its typed config's default, and no key is missing or extra."""
+    assert yaml.safe_load((REPO / "params.yaml").read_text()) == defaults()
+
+
+@pytest.mark.parametrize("name", [p for p in PRESETS if p != "default"])
+def test_preset_round_trip_keeps_the_file_byte_for_byte(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", path)
+    original = path.read_text()
+    changed = apply_preset(name, path)
+    assert changed and yaml.safe_load(path.read_text()) == preset(name)
+    text = path.read_text()
+    assert text.splitlines()[0].startswith(f"# The `{name}` preset")
+    # every comment line of the original is still there
+    comments = [ln for ln in original.splitlines() if ln.lstrip().startswith("#")]
+    assert [ln for ln in text.splitlines() if ln.lstrip().startswith("#")][1:] == comments[1:]
+    apply_preset("default", path)
+    assert path.read_text() == original
+
+
+def test_presets_are_complete_and_valid() -> None:
+    """Each preset builds every typed config (what the stages will do), so a bad preset fails here."""
+    from hms.ensemble.config import stack_config
+    from hms.models.registry import get_spec
+
+    for name in PRESETS:
+        p = preset(name)
+        for model in p["models"]:
+            spec = get_spec(model)
+            spec.config(p[spec.family], p[model])
+        stack_config(p["stack"])
+    assert preset("tiny")["synth"]["size"] == "tiny" and preset("tiny")["folds"] == 3
+    full = preset("full")
+    assert full["data"]["source"] == "kaggle"  # the real data: no synthetic dataset
+    assert full["lgbm"]["num_boost_round"] > preset("default")["lgbm"]["num_boost_round"]  # GBDTs included
+
+
+def test_bad_preset_name_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from hms.cli import main
+
+    with pytest.raises(ConfigError, match="unknown preset 'medium'; presets: tiny, default, full"):
+        preset("medium")
+    with pytest.raises(SystemExit) as exc:
+        main(["preset", "medium"])
+    assert exc.value.code == 2 and "invalid choice: 'medium'" in capsys.readouterr().err
+
+
+def test_a_stale_key_in_the_params_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text().replace("folds: 5\n", "folds: 5\nfoldz: 3\n"))
+    with pytest.raises(ConfigError, match=r"\['foldz'\] belong to no configuration"):
+        apply_preset("tiny", path)
+
+
+def test_read_params_returns_only_the_declared_keys(tmp_path: Path) -> None:
+    p = read_params(("seed", "data.dir", "features.signal"), REPO / "params.yaml")
+    assert set(p) == {"seed", "data", "features"}
+    assert set(p["data"]) == {"dir"} and set(p["features"]) == {"signal"}
+    with pytest.raises(ConfigError, match="no key 'nn.nope'"):
+        read_params(("nn.nope",), REPO / "params.yaml")
+
+
+def test_typed_configs_refuse_unknown_keys_and_bad_values() -> None:
+    from hms.models.registry import get_spec
+
+    spec = get_spec("wave")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['widht'\] in block 'wave'"):
+        spec.config({}, {"widht": [8]})
+    with pytest.raises(ConfigError, match="nn.optimizer"):
+        spec.config({"optimizer": "lion"}, {})
+    with pytest.raises(ConfigError, match="loop: unknown key"):
+        spec.config({}, {"loop": {"epochz": 1}})
+    from hms.data.prepare import PrepareConfig
+
+    with pytest.raises(ConfigError, match="unknown key"):
+        to_dataclass(PrepareConfig, {"agregation": "eeg"}, "prepare")
+
+
+def test_pretrained_without_local_weights_is_refused_not_downloaded() -> None:
+    from hms.models.registry import get_spec
+
+    spec = get_spec("efficientnet")
+    with pytest.raises(ConfigError, match="pretrained: true needs `weights`, a local timm weights file"):
+        spec.config({}, {"pretrained": True})
+    with pytest.raises(ConfigError, match="hub names are refused"):
+        spec.config({}, {"backbone": "hf-hub:timm/efficientnet_b0.ra_in1k"})
