@@ -46,13 +46,14 @@ STAGES: dict[str, tuple[list[str], list[str]]] = {
     "tabular": (["stages/features.py", "tabular"], ["features/tabular"]),
     "mosaic": (["stages/features.py", "mosaic"], ["features/mosaic"]),
     "waves": (["stages/features.py", "waves"], ["features/waves"]),
-    "lgbm": (["stages/train.py", "lgbm"], ["models/lgbm", "predictions/lgbm"]),
-    "catboost": (["stages/train.py", "catboost"], ["models/catboost", "predictions/catboost"]),
-    "efficientnet": (["stages/train.py", "efficientnet"], ["models/efficientnet", "predictions/efficientnet"]),
-    "resnet": (["stages/train.py", "resnet"], ["models/resnet", "predictions/resnet"]),
-    "wave": (["stages/train.py", "wave"], ["models/wave", "predictions/wave"]),
+    "lgbm": (["stages/train.py", "lgbm"], ["models/lgbm", "predictions/base/lgbm"]),
+    "catboost": (["stages/train.py", "catboost"], ["models/catboost", "predictions/base/catboost"]),
+    "efficientnet": (["stages/train.py", "efficientnet"], ["models/efficientnet", "predictions/base/efficientnet"]),
+    "resnet": (["stages/train.py", "resnet"], ["models/resnet", "predictions/base/resnet"]),
+    "wave": (["stages/train.py", "wave"], ["models/wave", "predictions/base/wave"]),
 }
 BENCH_OVERRIDES = {"nn": {"epochs": 1, "stage2_epochs": 0}}
+CACHE_DIR = ".hms_cache"
 
 
 def disk_bytes(path: Path) -> int:
@@ -139,9 +140,11 @@ def bench(data: Path, work: Path, aggregations: list[str], stages: list[str], se
         for item in sets:
             set_key(params, item)
         (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        env["HMS_CACHE_DIR"] = str(run_dir / CACHE_DIR)  # the fold cache of hms.train.cache, per run
         for stage in stages:
             args, outs = STAGES[stage]
-            for o in outs:  # from scratch: no resumed folds, no stale outputs in the disk figures
+            # From scratch: no folds reused from the fold cache, no stale outputs in the disk figures.
+            for o in [*outs, CACHE_DIR]:
                 shutil.rmtree(run_dir / o, ignore_errors=True)
             cmd = [sys.executable, str(REPO / args[0]), *args[1:]]
             res = run_monitored(cmd, run_dir, env, run_dir / f"{stage}.log")
@@ -215,6 +218,100 @@ def extrapolate(paths: list[Path], target: int) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
+    """Per neural model and preset (default, full): forward GFLOP per sample (torch's FLOP counter)
+    and CPU milliseconds per training sample of its Dataset (memmap read, normalise, augment; one
+    thread), the two inputs of the GPU estimate in docs/scale.md."""
+    import tempfile
+
+    import numpy as np
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hms.models.registry import get_spec
+    from hms.models.wave import WaveNet, wave_augment
+    from hms.nets.mosaic import MosaicNet, mosaic_augment
+    from hms.presets import preset
+    from hms.train.nn.data import FeatureDataset
+
+    torch.set_num_threads(1)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name_p in ("default", "full"):
+            p = preset(name_p)
+            m, w = p["features"]["mosaic"], p["features"]["waves"]
+            for name in ("efficientnet", "resnet", "wave"):
+                spec = get_spec(name)
+                cfg = spec.config(p[spec.family], p[name]).own
+                if getattr(cfg, "pretrained", False):
+                    cfg = type(cfg)(**{**cfg.__dict__, "pretrained": False, "weights": None})
+                if name == "wave":
+                    shape = (18, int(w["seconds"] * w["fs_out"]))
+                    net, augment = WaveNet(cfg, shape), wave_augment(cfg, shape)
+                else:
+                    shape = (len(m["panels"]), m["n_freqs"], m["n_frames"])
+                    net, augment = MosaicNet(cfg, shape), mosaic_augment(cfg, shape)
+                net.eval()
+                with torch.no_grad(), FlopCounterMode(display=False) as fc:
+                    net(torch.zeros(2, *shape))
+                path = f"{tmp}/{name_p}_{name}.npy"
+                arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n_samples, *shape))
+                arr[:] = np.random.default_rng(0).standard_normal(arr.shape).astype(np.float16)
+                arr.flush()
+                ds = FeatureDataset(np.load(path, mmap_mode="r"), np.arange(n_samples), cfg, augment=augment)
+                ds[0]
+                t = time.process_time()
+                for i in range(n_samples):
+                    ds[i]
+                ms = (time.process_time() - t) / n_samples * 1e3
+                out.append({"preset": name_p, "model": name, "input": list(shape),
+                            "fwd_gflop_per_sample": round(fc.get_total_flops() / 2 / 1e9, 3),
+                            "params_m": round(sum(q.numel() for q in net.parameters()) / 1e6, 2),
+                            "loader_cpu_ms_per_train_sample": round(ms, 2)})
+                print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+# --- the one-GPU estimate (docs/scale.md states and justifies every assumption) -------------------
+REAL = {"eeg": {"n": 17_089, "hq": 0.347}, "row": {"n": 106_800, "hq": 0.374}}  # samples, share with >= 10 votes
+# Assumed training throughput on one H100 (bf16 autocast, channels_last, batch 32), samples/s: timm's
+# published RTX 3090 AMP training benchmark (efficientnet_b0 1,752/s, resnet18 3,482/s at 224 x 224)
+# scaled by pixels to 512 x 512 (/5.22), x3 for an H100 (memory bandwidth 3.35 vs 0.94 TB/s), x0.7
+# for batch 32 instead of 512. The wave net: its counted FLOPs x 3 (forward + backward) at an assumed
+# 30 TFLOP/s sustained (small 1D convolutions and a GRU do not fill the tensor cores).
+GPU_TRAIN_PER_S = {"efficientnet": 1752 / 5.22 * 3 * 0.7, "resnet": 3482 / 5.22 * 3 * 0.7, "wave": None}
+WAVE_TFLOPS = 30.0
+LOADER_WORKERS = 8  # nn.num_workers -1 on cuda: min(8, cores - 1) on the 16-core machine
+CPU_CORES = 16
+
+
+def gpu_estimate(model_costs_path: Path) -> pd.DataFrame:
+    """Hours per neural model on one GPU for the `full` preset, per aggregation mode: the larger of
+    the GPU time (assumed throughput above) and the DataLoader time (measured CPU ms per sample /
+    LOADER_WORKERS). Evaluation samples (every epoch's validation, the OOF pass, with flip TTA =
+    2 forward passes) count as 2/3 of a training sample on the GPU and as one sample in the loader."""
+    from hms.presets import preset
+
+    full = preset("full")
+    costs = {r["model"]: r for r in json.loads(model_costs_path.read_text()) if r["preset"] == "full"}
+    folds, rows = int(full["folds"]), []
+    for mode, real in REAL.items():
+        for name in ("efficientnet", "resnet", "wave"):
+            loop = {**full["nn"], **(full[name].get("loop") or {})}
+            e1, e2 = int(loop["epochs"]), int(loop["stage2_epochs"])
+            n_train, n_valid = real["n"] * (folds - 1) / folds, real["n"] / folds
+            train = folds * (e1 * n_train + e2 * n_train * real["hq"])
+            evals = folds * (e1 + e2 + 1) * n_valid
+            rate = GPU_TRAIN_PER_S[name] or WAVE_TFLOPS * 1e12 / (3 * costs[name]["fwd_gflop_per_sample"] * 1e9)
+            gpu_s = (train + evals * 2 / 3) / rate
+            loader_s = (train + evals) * costs[name]["loader_cpu_ms_per_train_sample"] / 1e3 / LOADER_WORKERS
+            rows.append({"aggregation": mode, "model": name, "epochs": f"{e1}+{e2}", "train_samples_M": round(train / 1e6, 2),
+                         "eval_samples_M": round(evals / 1e6, 2), "gpu_train_per_s": round(rate),
+                         "gpu_h": round(gpu_s / 3600, 2), "loader_h": round(loader_s / 3600, 2),
+                         "estimate_h": round(max(gpu_s, loader_s) / 3600, 2)})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,7 +324,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--subset", nargs=3, metavar=("SRC", "DST", "N_EEGS"), help="make a subset data directory and exit")
     ap.add_argument("--extrapolate", nargs="+", type=Path, metavar="JSON", help="fit two sizes' results and exit")
     ap.add_argument("--to", type=int, default=17089, help="eegs to extrapolate to (default: the real 17,089)")
+    ap.add_argument("--model-costs", action="store_true", help="FLOPs and Dataset CPU cost per sample of the nets, then exit")
+    ap.add_argument("--gpu-estimate", type=Path, metavar="MODEL_COSTS_JSON", help="one-GPU hours per net (full preset), then exit")
     args = ap.parse_args(argv)
+    if args.gpu_estimate:
+        print(gpu_estimate(args.gpu_estimate).to_string(index=False))
+        return
+    if args.model_costs:
+        rows = model_costs()
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        return
     if args.subset:
         make_subset(Path(args.subset[0]), Path(args.subset[1]), int(args.subset[2]))
         return

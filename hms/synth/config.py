@@ -64,7 +64,7 @@ def get_config(size: str = "default", n_train_eegs: int | None = None, n_test_ee
 class SynthParams:
     """params.yaml `synth`: which preset to generate and with how many worker processes."""
 
-    size: str = "default"  # tiny | small | default: PRESETS above
+    size: str = "default"  # tiny | small | default | real: PRESETS above
     n_train_eegs: int | None = None  # null = the size preset's count
     n_test_eegs: int | None = None  # null = the size preset's count
     workers: int = 2  # processes; the files do not depend on it
