@@ -26,24 +26,9 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from hms.data.layout import DataDir
-    from hms.data.prepare import PrepareConfig, check_tables, prepare_test, prepare_train
-    from hms.data.scan import scan_values
+    from hms.data.validate import validate_dir
 
-    data = DataDir(Path(args.data_dir))
-    cfg = PrepareConfig(workers=args.workers)
-    check_tables(data)  # every CSV first: table errors come in a second, before any parquet file is read
-    train = prepare_train(data, cfg, n_folds=args.folds, seed=0)
-    test = prepare_test(data, cfg)
-    if args.quick:
-        scanned = "values not scanned (--quick)"
-    else:
-        report = scan_values(data, train, test, workers=args.workers)
-        for path, what in report.impossible:
-            print(f"{path}: {what}")
-        scanned = report.summary()
-    print(f"{args.data_dir}: OK: {len(train)} train eegs ({int((train['tier'] == 'hq').sum())} with >= 10 votes), "
-          f"{train['patient_id'].nunique()} patients, {len(test)} test eegs; {scanned}")
+    print("\n".join(validate_dir(Path(args.data_dir), folds=args.folds, workers=args.workers, quick=args.quick)))
 
 
 def _plot_eeg(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """Offline prediction (`hms predict`): a Kaggle-layout test directory + a trained models/ dir ->
 submission.csv, through exactly the functions the pipeline uses (prepare_test, build_features,
-the trained models and blender of hms.models.trained, make_submission). No training, no network:
+the trained models and blender of hms.ensemble.apply, make_submission). No training, no network:
 the models directory is read sealed (registered model names, files inside it, weights_only)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from hms.data.layout import DataDir
 from hms.data.prepare import PrepareConfig, prepare_test
 from hms.features import store
-from hms.models.trained import Ensemble, load_ensemble
+from hms.ensemble.apply import Ensemble, blend, load_ensemble
 from hms.predictions import check_probabilities, test_frame
 from hms.submission import load_sample_submission, write_new_submission
 
@@ -52,7 +52,5 @@ def predict_dir(data_dir: Path, models_dir: Path, out: Path, workers: int = 2) -
         base = ens.predict_base(inputs)
     for name, probs in base.items():
         check_probabilities(probs, f"{name} predictions")
-    from hms.ensemble.stack import blend
-
     preds = test_frame(samples["eeg_id"].to_numpy(), blend(ens.blender, base))
     return write_new_submission(preds, sample_sub, out)

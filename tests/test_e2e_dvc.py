@@ -73,8 +73,8 @@ def test_repro_runs_the_whole_dag(repro: Path) -> None:
     table = json.loads((repro / "metrics/evaluate.json").read_text())
     models = yaml.safe_load((repro / "params.yaml").read_text())["models"]
     for name in ("prior", *models, "ensemble"):
-        assert table[name]["kl_all"] > 0, name
-    assert table["floor_hq"] < table["prior"]["kl_hq"]
+        assert table[name] > 0 and table["kl_all"][name] > 0, name
+    assert table["floor_hq"] < table["prior"]
     sub = pd.read_csv(repro / "submission.csv")
     sample = pd.read_csv(repro / "data/synthetic/sample_submission.csv")
     assert list(sub.columns) == list(sample.columns) and sub["eeg_id"].tolist() == sample["eeg_id"].tolist()
@@ -166,7 +166,7 @@ def test_a_sixth_model_is_one_module_one_params_block_one_line(repro: Path) -> N
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     assert ran == ["evaluate", "stack", "submit", "train@toy"], out
     assert "toy" in json.loads((repro / "models/ensemble/blender.json").read_text())["models"]
-    assert json.loads((repro / "metrics/evaluate.json").read_text())["toy"]["kl_all"] > 0
+    assert json.loads((repro / "metrics/evaluate.json").read_text())["kl_all"]["toy"] > 0
 
 
 def n_train_tiny() -> int:

@@ -230,18 +230,16 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, tiny_prepared: tupl
     """models/ with LightGBM and the blender, trained on the tiny data (as test_predict trains them)."""
     from hms import predictions as pred_files
     from hms.ensemble import run_stack, stack_config, write_stack
-    from hms.models.registry import fitter, get_spec
+    from tests import modelkit
 
     root = tmp_path_factory.mktemp("trained")
     train, test = tiny_prepared
-    result = fitter("lgbm")("lgbm", tiny_params, train, test, tiny_features / get_spec("lgbm").features,
-                            root / "models" / "lgbm")
-    pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions/lgbm/oof.parquet")
+    result = modelkit.fit("lgbm", tiny_params, (train, test, tiny_features / "tabular"), root)
+    pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions/base/lgbm/oof.parquet")
     pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test),
-                                 root / "predictions/lgbm/test.parquet")
-    cfg = stack_config({**tiny_params.get("stack", {}), "models": ["lgbm"]})
-    write_stack(run_stack(cfg, train, test, root / "predictions"), root / "predictions/ensemble",
-                root / "models/ensemble", root / "metrics/ensemble.json")
+                                 root / "predictions/base/lgbm/test.parquet")
+    write_stack(run_stack(stack_config(tiny_params["stack"]), ["lgbm"], train, test, root / "predictions/base"),
+                root / "predictions/ensemble", root / "models/ensemble", root / "metrics/ensemble.json")
     return root / "models"
 
 

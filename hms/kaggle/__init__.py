@@ -41,11 +41,9 @@ def _download(args: argparse.Namespace) -> None:
         print(f"{data_dir}: unpacked (not validated)")
         return
     # Exactly what `hms validate DIR` runs, so both commands always check the same things.
-    from hms.cli import build_parser
+    from hms.data.validate import validate_dir
 
-    validate = build_parser().parse_args(["validate", str(data_dir), "--folds", str(args.folds),
-                                          "--workers", str(args.workers)])
-    validate.func(validate)
+    print("\n".join(validate_dir(data_dir, folds=args.folds, workers=args.workers)))
 
 
 def _export(args: argparse.Namespace) -> None:
