@@ -14,8 +14,8 @@ the CPU nets 50x slower than their quiet-machine speed).
         --json /work/scale_runs/1k.json
     # a smaller data directory of whole spectrogram groups (symlinked files), e.g. 3,000 eegs:
     python benchmarks/bench_scale.py --subset /work/scale_data/real /work/scale_data/real3k 3000
-    # fit time = a + b x eegs per stage through two measured sizes, evaluated at the real size:
-    python benchmarks/bench_scale.py --extrapolate /work/scale_runs/1k.json /work/scale_runs/3k.json --to 17089
+    # fit time = a + b x samples per stage through two measured sizes, evaluated at the real size:
+    python benchmarks/bench_scale.py --extrapolate /work/scale_runs/250.json /work/scale_runs/1k.json
 
 On a shared machine compare CPU seconds (wall time depends on what else runs); the load average
 before and after each stage is printed with it.
@@ -123,7 +123,8 @@ def data_summary(data: Path) -> dict[str, Any]:
     train = pd.read_csv(data / "train.csv", usecols=["eeg_id", "spectrogram_id"])
     return {"data": str(data), "n_eegs": int(train["eeg_id"].nunique()), "n_rows": len(train),
             "n_spectrograms": int(train["spectrogram_id"].nunique()),
-            "data_gb": round(sum(disk_bytes(data / d) for d in ("train_eegs", "train_spectrograms")) / 1e9, 2)}
+            "data_gb": round(sum(f.stat().st_blocks * 512 for d in ("train_eegs", "train_spectrograms")
+                                 for f in (data / d).iterdir()) / 1e9, 2)}  # stat follows subset symlinks
 
 
 def bench(data: Path, work: Path, aggregations: list[str], stages: list[str], sets: list[str]) -> list[dict[str, Any]]:
@@ -198,22 +199,34 @@ def _link(target: Path, link: Path) -> None:
         link.symlink_to(target.resolve())
 
 
-def extrapolate(paths: list[Path], target: int) -> pd.DataFrame:
-    """Per (aggregation, stage): the line through the two sizes' figures, evaluated at `target` eegs."""
+# the real train.csv: samples per aggregation mode (per eeg: one per eeg_id; per row: one per row)
+REAL_SAMPLES = {"eeg": 17_089, "row": 106_800}
+
+
+def extrapolate(paths: list[Path], scale: float = 1.0) -> pd.DataFrame:
+    """Per (aggregation, stage): the line through the smallest and largest size's figures, with the
+    number of samples of that mode as x (eegs per eeg, labelled rows per row: what a stage's work is
+    proportional to), evaluated at the real sample count x `scale`. Peak RSS is fitted the same way,
+    which overstates it where memory is bounded (streaming stages): compare the two measured sizes."""
     rows = [r for p in paths for r in json.loads(p.read_text())]
     df = pd.DataFrame(rows)
+    samples = df[df["stage"] == "prepare"].set_index(["data", "aggregation"])["n_samples"].to_dict()
+    df["n_samples"] = [samples.get((d, a)) for d, a in zip(df["data"], df["aggregation"])]
     out = []
-    for (agg, stage), g in df.groupby(["aggregation", "stage"], sort=False):
-        g = g.sort_values("n_eegs")
-        if len(g) < 2 or g["n_eegs"].nunique() < 2:
+    for (agg, stage), g in df[df["rc"] == 0].groupby(["aggregation", "stage"], sort=False):
+        g = g.sort_values("n_samples")
+        if g["n_samples"].nunique() < 2:
             continue
         a, b = g.iloc[0], g.iloc[-1]
-        rec: dict[str, Any] = {"aggregation": agg, "stage": stage, "sizes": f"{a.n_eegs}/{b.n_eegs}"}
+        target = REAL_SAMPLES[agg] * scale
+        rec: dict[str, Any] = {"aggregation": agg, "stage": stage, "samples": f"{a.n_samples}/{b.n_samples}",
+                               "to": int(target)}
         for col in ("wall_s", "cpu_s", "peak_rss_tree_mb", "disk_mb"):
-            slope = (b[col] - a[col]) / (b.n_eegs - a.n_eegs)
-            rec[f"{col}@{target}"] = round(float(b[col] + slope * (target - b.n_eegs)), 1)
-        # growth: cost per eeg at the larger size / at the smaller one (1 = linear, > 1 = faster than linear)
-        rec["cpu_per_eeg_ratio"] = round(float((b.cpu_s / b.n_eegs) / max(a.cpu_s / a.n_eegs, 1e-9)), 2)
+            slope = (b[col] - a[col]) / (b.n_samples - a.n_samples)
+            rec[f"{col}_at"] = round(float(b[col] + slope * (target - b.n_samples)), 1)
+        # growth: cost per sample at the larger size / at the smaller one (1 = linear or better with a
+        # fixed start-up cost, > 1 = faster than linear)
+        rec["cpu_per_sample_ratio"] = round(float((b.cpu_s / b.n_samples) / max(a.cpu_s / a.n_samples, 1e-9)), 2)
         out.append(rec)
     return pd.DataFrame(out)
 
@@ -323,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="write the results here (a list of rows)")
     ap.add_argument("--subset", nargs=3, metavar=("SRC", "DST", "N_EEGS"), help="make a subset data directory and exit")
     ap.add_argument("--extrapolate", nargs="+", type=Path, metavar="JSON", help="fit two sizes' results and exit")
-    ap.add_argument("--to", type=int, default=17089, help="eegs to extrapolate to (default: the real 17,089)")
+    ap.add_argument("--scale", type=float, default=1.0, help="--extrapolate to this fraction of the real sample counts")
     ap.add_argument("--model-costs", action="store_true", help="FLOPs and Dataset CPU cost per sample of the nets, then exit")
     ap.add_argument("--gpu-estimate", type=Path, metavar="MODEL_COSTS_JSON", help="one-GPU hours per net (full preset), then exit")
     args = ap.parse_args(argv)
@@ -339,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         make_subset(Path(args.subset[0]), Path(args.subset[1]), int(args.subset[2]))
         return
     if args.extrapolate:
-        print(extrapolate(args.extrapolate, args.to).to_string(index=False))
+        print(extrapolate(args.extrapolate, args.scale).to_string(index=False))
         return
     if args.data is None or args.work is None:
         ap.error("give --data and --work (or --subset / --extrapolate)")

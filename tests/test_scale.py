@@ -209,10 +209,19 @@ def test_bench_subset_and_extrapolation(tiny_data: Path, tmp_path: Path) -> None
     kept = full[full["spectrogram_id"].isin(sub["spectrogram_id"])]
     assert len(kept) == len(sub)
     prepare_train(DataDir(tmp_path / "sub"), PrepareConfig(workers=2), n_folds=2, seed=0)
-    rows = [{"aggregation": "eeg", "stage": "waves", "n_eegs": n, "wall_s": 2.0 * n, "cpu_s": 3.0 * n + 1,
-             "peak_rss_tree_mb": 100 + n, "disk_mb": 0.5 * n} for n in (100, 300)]
+    # x = the samples of the mode (from the prepare row of the same data): per row 6 per eeg here
+    rows = []
+    for n in (100, 300):
+        for agg, k in (("eeg", 1), ("row", 6)):
+            common = {"aggregation": agg, "data": f"d{n}", "rc": 0}
+            rows.append({**common, "stage": "prepare", "n_samples": k * n, "wall_s": 1.0, "cpu_s": 1.0,
+                         "peak_rss_tree_mb": 100, "disk_mb": 0.1})
+            rows.append({**common, "stage": "waves", "wall_s": 2.0 * k * n, "cpu_s": 3.0 * k * n + 1,
+                         "peak_rss_tree_mb": 100 + n, "disk_mb": 0.5 * k * n})
     (tmp_path / "all.json").write_text(pd.DataFrame(rows).to_json(orient="records"))
-    out = bench.extrapolate([tmp_path / "all.json"], 1000)
-    assert out.loc[0, "cpu_s@1000"] == pytest.approx(3001.0)
-    assert out.loc[0, "disk_mb@1000"] == pytest.approx(500.0)
-    assert out.loc[0, "cpu_per_eeg_ratio"] == pytest.approx((901 / 300) / (301 / 100), abs=0.01)
+    out = bench.extrapolate([tmp_path / "all.json"], scale=0.1).set_index(["aggregation", "stage"])
+    eeg, row = out.loc[("eeg", "waves")], out.loc[("row", "waves")]
+    assert eeg["to"] == 1708 and row["to"] == 10680  # a tenth of 17,089 eegs / 106,800 rows
+    assert eeg["cpu_s_at"] == pytest.approx(3.0 * 1708.9 + 1, abs=0.1)
+    assert row["disk_mb_at"] == pytest.approx(0.5 * 10680, abs=0.1)
+    assert eeg["cpu_per_sample_ratio"] == pytest.approx((901 / 300) / (301 / 100), abs=0.01)
