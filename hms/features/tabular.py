@@ -13,7 +13,8 @@ Groups (see `feature_manifest` for every column):
 - corr_LL_RL, corr_LP_RP: mean Pearson correlation of mirrored pairs (high = bisynchronous,
   generalized; low = lateralized or unrelated).
 - ch_{pair}_{feat}: the per-pair features themselves (only with per_channel: true).
-- eeg_nan_frac, spec_nan_frac: share of NaN samples / values in the raw windows.
+- eeg_nan_frac, spec_nan_frac: share of gap samples / values in the raw windows (NaN, or impossible
+  values that preprocessing masks as gaps).
 Everything is finite: NaN spectrogram windows give 0 (their share is in spec_nan_frac).
 """
 
@@ -29,6 +30,7 @@ from scipy.signal import welch
 from scipy.stats import kurtosis
 
 from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
+from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import BIPOLAR_NAMES, CHAIN_INDEX
 from hms.signal.preprocess import SignalConfig, preprocess
 
@@ -97,7 +99,7 @@ def feature_manifest(cfg: TabularConfig) -> pd.DataFrame:
         for name in BIPOLAR_NAMES:
             for f, (desc, _) in EEG_FEATURES.items():
                 rows.append((f"ch_{name}_{f}", "eeg_pair", f"pair {name}: {desc}"))
-    rows.append(("eeg_nan_frac", "quality", "share of NaN samples in the raw 50 s window (19 scalp channels)"))
+    rows.append(("eeg_nan_frac", "quality", "share of gap samples (NaN or impossible values) in the raw 50 s window (19 scalp channels)"))
     rows.append(("spec_nan_frac", "quality", "share of NaN values in the 600 s Kaggle spectrogram window"))
     return pd.DataFrame(rows, columns=["column", "group", "description"])
 
@@ -234,7 +236,12 @@ def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: Tab
     if cfg.per_channel:
         for ch in range(bip.shape[1]):
             cols.extend(v[:, ch] for v in per.values())
-    cols.append(np.isnan(raw[:, : len(SCALP_CHANNELS)]).mean(axis=(1, 2)))
+    scalp = raw[:, : len(SCALP_CHANNELS)]
+    gaps = np.isnan(scalp)
+    impossible = eeg_artifact_mask(scalp)  # preprocessing turned these into gaps too: count them as such
+    if impossible is not None:
+        gaps |= impossible
+    cols.append(gaps.mean(axis=(1, 2)))
     cols.append(np.isnan(spec).mean(axis=(1, 2)))
     out = np.stack(cols, axis=1)
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
