@@ -231,6 +231,24 @@ def extrapolate(paths: list[Path], scale: float = 1.0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def proportional(paths: list[Path], scale: float = 1.0) -> pd.DataFrame:
+    """Per (aggregation, stage) at its largest measured size: CPU seconds and disk x (real samples /
+    measured samples). An upper bound where the cost per sample does not rise with size (start-up
+    costs are scaled too); check that with --extrapolate on two sizes first."""
+    df = pd.DataFrame([r for p in paths for r in json.loads(p.read_text())])
+    samples = df[df["stage"] == "prepare"].set_index(["data", "aggregation"])["n_samples"].to_dict()
+    df["n_samples"] = [samples.get((d, a)) for d, a in zip(df["data"], df["aggregation"])]
+    out = []
+    for (agg, stage), g in df[(df["rc"] == 0) & df["n_samples"].notna()].groupby(["aggregation", "stage"], sort=False):
+        b = g.sort_values("n_samples").iloc[-1]
+        k = REAL_SAMPLES[agg] * scale / b.n_samples
+        out.append({"aggregation": agg, "stage": stage, "from_samples": int(b.n_samples), "to": int(REAL_SAMPLES[agg] * scale),
+                    "cpu_s_measured": b.cpu_s, "cpu_s_at": round(float(b.cpu_s * k)),
+                    "disk_mb_measured": b.disk_mb, "disk_mb_at": round(float(b.disk_mb * k), 1),
+                    "peak_rss_tree_mb_measured": b.peak_rss_tree_mb})
+    return pd.DataFrame(out)
+
+
 def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
     """Per neural model and preset (default, full): forward GFLOP per sample (torch's FLOP counter)
     and CPU milliseconds per training sample of its Dataset (memmap read, normalise, augment; one
@@ -336,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, help="write the results here (a list of rows)")
     ap.add_argument("--subset", nargs=3, metavar=("SRC", "DST", "N_EEGS"), help="make a subset data directory and exit")
     ap.add_argument("--extrapolate", nargs="+", type=Path, metavar="JSON", help="fit two sizes' results and exit")
+    ap.add_argument("--proportional", nargs="+", type=Path, metavar="JSON", help="scale the largest size's CPU and disk per sample, then exit")
     ap.add_argument("--scale", type=float, default=1.0, help="--extrapolate to this fraction of the real sample counts")
     ap.add_argument("--model-costs", action="store_true", help="FLOPs and Dataset CPU cost per sample of the nets, then exit")
     ap.add_argument("--gpu-estimate", type=Path, metavar="MODEL_COSTS_JSON", help="one-GPU hours per net (full preset), then exit")
@@ -350,6 +369,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.subset:
         make_subset(Path(args.subset[0]), Path(args.subset[1]), int(args.subset[2]))
+        return
+    if args.proportional:
+        print(proportional(args.proportional, args.scale).to_string(index=False))
         return
     if args.extrapolate:
         print(extrapolate(args.extrapolate, args.scale).to_string(index=False))
