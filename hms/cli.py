@@ -15,7 +15,7 @@ from hms.recording import cli as recording_commands
 
 # Kept here rather than imported from hms.synth.config so that `hms --help` stays instant;
 # tests/test_badinput.py checks that they agree.
-SYNTH_SIZES = ("tiny", "small", "default")
+SYNTH_SIZES = ("tiny", "small", "default", "real")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate a synthetic HMS dataset (train/test CSVs, EEG and spectrogram parquet files, "
                                    "synth_latent.csv) with the real label structure; prints its Bayes floor and prior KL.")
     p.add_argument("out", help="output data directory")
-    p.add_argument("--size", default="default", choices=SYNTH_SIZES, help="preset (default: default)")
+    p.add_argument("--size", default="default", choices=SYNTH_SIZES,
+                   help="preset (default: default); real: every row of the real label structure, "
+                        "about 23.5 GB, see docs/scale.md")
     p.add_argument("--n-train", type=_positive, default=None, help="number of train eegs (overrides the preset)")
     p.add_argument("--n-test", type=_positive, default=None, help="number of test eegs (overrides the preset)")
     p.add_argument("--seed", type=int, default=42, help="seed (default 42)")

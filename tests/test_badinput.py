@@ -593,7 +593,7 @@ def test_plain_value_error_is_not_called_a_bug(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.delenv("HMS_DEBUG", raising=False)
     assert _run_stage(lambda: get_config("huge"), monkeypatch=monkeypatch, script="stages/synth.py") == 1
-    assert capsys.readouterr().err.strip() == ("synth: error: synth.size must be one of ['default', 'small', 'tiny'], not "
+    assert capsys.readouterr().err.strip() == ("synth: error: synth.size must be one of ['default', 'real', 'small', 'tiny'], not "
                                                "'huge' (params.yaml block 'synth') (rerun with HMS_DEBUG=1 for the traceback)")
 
 

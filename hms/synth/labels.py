@@ -132,7 +132,10 @@ def _eeg_rows(real: _Real, e: int, cfg: SynthConfig) -> tuple[np.ndarray, np.nda
     """Offsets and votes of a real eeg's rows, capped (the first offset of every real eeg is 0)."""
     lo, hi = real.eeg_start[e], real.eeg_start[e + 1]
     off, votes = real.offsets[lo:hi], real.votes[lo:hi]
-    keep = np.flatnonzero(off <= cfg.max_eeg_offset_s)[: cfg.max_rows_per_eeg]
+    if cfg.max_eeg_offset_s is None and cfg.max_rows_per_eeg is None:
+        return off, votes
+    max_off = np.inf if cfg.max_eeg_offset_s is None else cfg.max_eeg_offset_s
+    keep = np.flatnonzero(off <= max_off)[: cfg.max_rows_per_eeg]
     return off[keep], votes[keep]
 
 
@@ -144,7 +147,7 @@ def _draw_train(cfg: SynthConfig, seed: int, attempt: int) -> tuple[pd.DataFrame
     total = 0
     for g in order:
         eegs = real.spec_eegs[g]
-        if len(eegs) > cfg.max_eegs_per_spectrogram:
+        if cfg.max_eegs_per_spectrogram is not None and len(eegs) > cfg.max_eegs_per_spectrogram:
             eegs = eegs[np.sort(rng.choice(len(eegs), cfg.max_eegs_per_spectrogram, replace=False))]
         eegs = eegs[: cfg.n_train_eegs - total]
         groups.append(eegs)
@@ -152,7 +155,7 @@ def _draw_train(cfg: SynthConfig, seed: int, attempt: int) -> tuple[pd.DataFrame
         if total >= cfg.n_train_eegs:
             break
     if total < cfg.n_train_eegs:
-        raise ValueError(f"synth: asked for {cfg.n_train_eegs} train eegs, the capped real structure gives {total}")
+        raise ValueError(f"synth: asked for {cfg.n_train_eegs} train eegs, the (capped) real structure gives {total}")
 
     # Patients: invented, several spectrograms (hence eegs) each, a patient within one real fold.
     n_patients = int(min(len(groups), max(cfg.min_patients, round(cfg.n_train_eegs / cfg.eegs_per_patient))))
@@ -187,11 +190,18 @@ def _draw_train(cfg: SynthConfig, seed: int, attempt: int) -> tuple[pd.DataFrame
     k = 0
     for gi, eegs in enumerate(groups):
         pat = patient_of_group[gi]
-        d = int(real.diffs[eegs[0]]) if real.diffs[eegs[0]] <= 120 else int(rng.integers(0, 121))
+        if cfg.real_layout:
+            d = 0
+        else:
+            d = int(real.diffs[eegs[0]]) if real.diffs[eegs[0]] <= 120 else int(rng.integers(0, 121))
         plans: list[EegPlan] = []
         span_need = 0
         spec_rows: list[tuple[np.ndarray, np.ndarray]] = []
         for e in eegs:
+            if cfg.real_layout:
+                # Real eegs of one spectrogram never overlap; the few seconds a synthetic file is
+                # longer than its last window could, so an eeg starts no earlier than the previous end.
+                d = max(int(real.diffs[e]), d)
             off, votes = _eeg_rows(real, int(e), cfg)
             summed = votes.sum(axis=0)
             p = latent_distribution(rng, summed / summed.sum(), int(votes.sum(axis=1).max()), real.prior,
@@ -210,7 +220,10 @@ def _draw_train(cfg: SynthConfig, seed: int, attempt: int) -> tuple[pd.DataFrame
                          "votes": new})
             spec_rows.append((off + d, np.full(len(off), len(rows) - 1)))
             span_need = max(span_need, d + int(off.max()) + SPEC_WINDOW_S)
-            d = d + length + int(rng.integers(0, 61))  # the next eeg of this spectrogram starts after a gap
+            if cfg.real_layout:
+                d = d + length  # the earliest start of the next eeg (its real place is usually later)
+            else:
+                d = d + length + int(rng.integers(0, 61))  # the next eeg of this spectrogram starts after a gap
             k += 1
         span = span_need + int(rng.integers(0, 11)) * 2
         span += span % 2  # whole 2 s rows
