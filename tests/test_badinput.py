@@ -511,7 +511,7 @@ def test_lower_case_log_level(data_dir: Path, capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.parametrize("argv, pattern", [
-    (["synth", "x", "--size", "medium"], r"argument --size: invalid choice: 'medium' \(choose from 'tiny', 'small', 'default'\)"),
+    (["synth", "x", "--size", "medium"], r"argument --size: invalid choice: 'medium' \(choose from 'tiny', 'small', 'default', 'real'\)"),
     (["--log-level", "loud", "validate", "x"], r"argument --log-level: invalid choice: 'LOUD'"),
     (["validate", "x", "--workers", "0"], r"argument --workers: must be >= 1, not 0"),
     (["validate", "x", "--folds", "one"], r"argument --folds: 'one' is not an integer"),

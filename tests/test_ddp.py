@@ -18,11 +18,11 @@ import pytest
 from hms.params import deep_merge
 from tests.modelkit import toy_inputs
 
-# largest |p_2 - p_1| over the fold's validation and test probabilities. Measured: 1.2e-7 (when written),
-# 6.0e-7 (merged with main): float32 round-off, ~1e-7 relative per reduction, carried through 4 epochs of
-# updates. 1e-5 leaves room for other BLAS builds and thread counts while staying 100x below what another
-# seed moves (asserted below).
-TOLERANCE = 1e-5
+# largest |p_2 - p_1| over the fold's validation and test probabilities. Measured with the old 1D net:
+# 6.0e-7; with the L/R-symmetric net (max-pools and min/max merges, EMA, lr_mult 1): 1.1e-5, float32
+# summation-order round-off carried through the epochs (a 10x larger step amplified it to 1e-3). 2e-5
+# stays 100x below what another seed moves (3.8e-3 measured, asserted below).
+TOLERANCE = 2e-5
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,11 @@ def _fit_fold(params: dict, data, tmp: Path, fold: int = 0):
 
 
 def _params(tiny_params: dict, **nn: object) -> dict:
-    # lr_mult 10: the toy net moves away from uniform predictions, so a wrong gradient would show
+    # lr_mult 1: the toy net moves well away from uniform predictions (another seed moves them > 100x the
+    # tolerance, asserted below), so a wrong gradient would show; a 10x larger step made the float32
+    # summation-order noise of 2 ranks grow to 1e-3 through the net's max-pools and min/max merges
     return deep_merge(tiny_params, {"nn": {"epochs": 3, "stage2_epochs": 1, "batch_size": 8, "threads": 1, **nn},
-                                    "wave": {"drop_rate": 0.0, "crop": None, "stem_stride": 2, "lr_mult": 10.0}})
+                                    "wave": {"drop_rate": 0.0, "stem_stride": 2, "lr_mult": 1.0}})
 
 
 def test_two_gloo_processes_predict_what_one_process_predicts(waves, tiny_params: dict, tmp_path: Path) -> None:
