@@ -73,6 +73,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -80,6 +81,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         g = g.sort_values("train_eegs")
         ax.plot(g["train_eegs"], g["kl_hq"], marker="o", label=name)
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ticks = sorted(table["train_eegs"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_xlabel("training eegs per fold")
