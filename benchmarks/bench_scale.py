@@ -24,6 +24,7 @@ before and after each stage is printed with it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -37,6 +38,9 @@ from typing import Any
 import pandas as pd
 import psutil
 import yaml
+
+from hms.errors import ConfigError
+from hms.params import apply_overrides, deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,24 +105,6 @@ def run_monitored(cmd: list[str], cwd: Path, env: dict[str, str], log_path: Path
             "max_procs": n_procs, "load_before": round(load0, 1), "load_after": round(os.getloadavg()[0], 1)}
 
 
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def set_key(params: dict[str, Any], item: str) -> None:
-    key, sep, value = item.partition("=")
-    if not sep:
-        raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
-    node = params
-    *parents, leaf = key.split(".")
-    for k in parents:
-        node = node.setdefault(k, {})
-    node[leaf] = yaml.safe_load(value)
-
-
 def data_summary(data: Path) -> dict[str, Any]:
     train = pd.read_csv(data / "train.csv", usecols=["eeg_id", "spectrogram_id"])
     return {"data": str(data), "n_eegs": int(train["eeg_id"].nunique()), "n_rows": len(train),
@@ -138,8 +124,10 @@ def bench(data: Path, work: Path, aggregations: list[str], stages: list[str], se
         run_dir = work / agg
         run_dir.mkdir(parents=True, exist_ok=True)
         params = deep_merge(base, {"data": {"dir": str(data.resolve())}, "prepare": {"aggregation": agg}, **BENCH_OVERRIDES})
-        for item in sets:
-            set_key(params, item)
+        try:
+            apply_overrides(params, sets)
+        except ConfigError as exc:
+            raise SystemExit(f"--set: {exc}") from None
         (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         env["HMS_CACHE_DIR"] = str(run_dir / CACHE_DIR)  # the fold cache of hms.train.cache, per run
         for stage in stages:
@@ -260,8 +248,8 @@ def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
     from torch.utils.flop_counter import FlopCounterMode
 
     from hms.models.registry import get_spec
-    from hms.models.wave import WaveNet, wave_augment
-    from hms.nets.mosaic import MosaicNet, mosaic_augment
+    from hms.nets.augment import waves_augment
+    from hms.nets.mosaic import mosaic_augment
     from hms.presets import preset
     from hms.train.nn.data import FeatureDataset
 
@@ -271,17 +259,17 @@ def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
         for name_p in ("default", "full"):
             p = preset(name_p)
             m, w = p["features"]["mosaic"], p["features"]["waves"]
-            for name in ("efficientnet", "resnet", "wave"):
+            for name in [n for n, entry in p["models"].items() if entry["family"] == "nn"]:
                 spec = get_spec(name)
-                cfg = spec.config(p[spec.family], p[name]).own
-                if getattr(cfg, "pretrained", False):
-                    cfg = type(cfg)(**{**cfg.__dict__, "pretrained": False, "weights": None})
-                if name == "wave":
-                    shape = (18, int(w["seconds"] * w["fs_out"]))
-                    net, augment = WaveNet(cfg, shape), wave_augment(cfg, shape)
+                full = spec.config(p[spec.family], p[name])
+                if getattr(full.own, "pretrained", False):
+                    full = dataclasses.replace(full, own=dataclasses.replace(full.own, pretrained=False, weights=None))
+                cfg = full.own
+                if spec.features == "waves":
+                    shape, make_augment = (18, int(w["seconds"] * w["fs_out"])), waves_augment
                 else:
-                    shape = (len(m["panels"]), m["n_freqs"], m["n_frames"])
-                    net, augment = MosaicNet(cfg, shape), mosaic_augment(cfg, shape)
+                    shape, make_augment = (len(m["panels"]), m["n_freqs"], m["n_frames"]), mosaic_augment
+                net, augment = spec.build(full, shape), make_augment(cfg, shape)
                 net.eval()
                 with torch.no_grad(), FlopCounterMode(display=False) as fc:
                     net(torch.zeros(2, *shape))
