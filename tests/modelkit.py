@@ -61,3 +61,22 @@ def fit(name: str, params: dict[str, Any], data: tuple[pd.DataFrame, pd.DataFram
     cfg = spec.config(params[spec.family], params[name])
     return cross_validate(spec, cfg, params["seed"], train, test, features_dir, root / "models" / name,
                           live_dir=root / "dvclive" / name, cache=FoldCache(name, cache or root / "cache"))
+
+
+def fit_and_stack(models: list[str], params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame,
+                  features_root: Path, root: Path) -> Path:
+    """What train@MODELS and stack leave behind, through the pipeline's own driver and stacking code:
+    root/models/<name>, root/predictions/base/<name>/{oof,test}.parquet, root/models/ensemble/blender.json
+    and root/predictions/ensemble. Returns root/models."""
+    from hms import predictions as pred_files
+    from hms.ensemble import run_stack, stack_config, write_stack
+
+    for name in models:
+        r = fit(name, params, (train, test, features_root / get_spec(name).features), root)
+        pred_files.write_predictions(pred_files.oof_frame(train, r.oof), root / "predictions/base" / name / "oof.parquet")
+        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), r.test),
+                                     root / "predictions/base" / name / "test.parquet")
+    cfg = stack_config(params["stack"])
+    write_stack(run_stack(cfg, models, train, test, root / "predictions/base"), root / "predictions/ensemble",
+                root / "models/ensemble", root / "metrics/ensemble.json")
+    return root / "models"

@@ -13,8 +13,6 @@ import pytest
 import yaml
 
 from hms import predictions as pred_files
-from hms.ensemble import run_stack, stack_config, write_stack
-from hms.models.registry import get_spec
 from hms.submission import load_sample_submission, validate_submission
 from tests import modelkit
 
@@ -28,14 +26,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path, tiny_pre
     """A working dir after train@MODELS, stack and the submit stage (run as DVC runs it)."""
     root = tmp_path_factory.mktemp("pipeline")
     train, test = tiny_prepared
-    for name in MODELS:
-        result = modelkit.fit(name, tiny_params, (train, test, tiny_features / get_spec(name).features), root)
-        pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions/base" / name / "oof.parquet")
-        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test),
-                                     root / "predictions/base" / name / "test.parquet")
-    cfg = stack_config(tiny_params["stack"])
-    write_stack(run_stack(cfg, MODELS, train, test, root / "predictions/base"), root / "predictions/ensemble",
-                root / "models/ensemble", root / "metrics/ensemble.json")
+    modelkit.fit_and_stack(MODELS, tiny_params, train, test, tiny_features, root)
     (root / "params.yaml").write_text(yaml.safe_dump({"data": {"dir": str(tiny_data)}}))
     return root
 

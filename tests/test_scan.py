@@ -28,6 +28,7 @@ from hms.recording.timing import StepTimer
 from hms.recording.windows import SpectrogramRows, WindowGrid, WindowStream
 from hms.signal.filters import resample
 from hms.signal.preprocess import preprocess
+from tests import modelkit
 from hms.synth.recording import parse_script, synth_recording, write_edf, write_parquet_recording
 from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
@@ -193,33 +194,13 @@ def test_events_threshold_duration_merge_and_smoothing() -> None:
 
 # -- scans with trained models ---------------------------------------------------------------------------
 
-def _train(root: Path, params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, features: Path,
-           models: list[str]) -> Path:
-    """models/<name> for each model and models/ensemble/blender.json, through the pipeline's own
-    driver and stacking code (as tests/test_predict.py does)."""
-    from hms import predictions as pred_files
-    from hms.ensemble import run_stack, stack_config, write_stack
-    from hms.models.registry import get_spec
-    from tests import modelkit
-
-    for name in models:
-        r = modelkit.fit(name, params, (train, test, features / get_spec(name).features), root)
-        pred_files.write_predictions(pred_files.oof_frame(train, r.oof), root / "predictions/base" / name / "oof.parquet")
-        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), r.test),
-                                     root / "predictions/base" / name / "test.parquet")
-    cfg = stack_config(params["stack"])
-    write_stack(run_stack(cfg, models, train, test, root / "predictions/base"), root / "predictions/ensemble",
-                root / "models/ensemble", root / "metrics/ensemble.json")
-    return root / "models"
-
-
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory, tiny_prepared: tuple[pd.DataFrame, pd.DataFrame],
                 tiny_features: Path, tiny_params: dict[str, Any]) -> Path:
     """A GBDT and two neural models (all three feature kinds) on the tiny data: plumbing, not accuracy."""
     train, test = tiny_prepared
-    return _train(tmp_path_factory.mktemp("tiny_models"), tiny_params, train, test, tiny_features,
-                  ["lgbm", "efficientnet", "wave"])
+    return modelkit.fit_and_stack(["lgbm", "efficientnet", "wave"], tiny_params, train, test, tiny_features,
+                                  tmp_path_factory.mktemp("tiny_models"))
 
 
 RECOVERY_EEGS = 150  # Kaggle-layout synthetic train eegs for the recovery models (48 = tiny is too few)
@@ -241,7 +222,7 @@ def recovery_models(tmp_path_factory: pytest.TempPathFactory, tiny_params: dict[
     train, test = prepare_train(data, cfg, tiny_params["folds"], tiny_params["seed"]), prepare_test(data, cfg)
     for split, samples in (("train", train), ("test", test)):
         build_features("tabular", data, split, samples, tiny_params["features"], root / "features" / "tabular", workers=2)
-    return _train(root, tiny_params, train, test, root / "features", ["lgbm"])
+    return modelkit.fit_and_stack(["lgbm"], tiny_params, train, test, root / "features", root)
 
 
 ALL_PATTERNS = ("background:2,lpd:2,background:1.5,seizure:2,background:1.5,grda:2,background:1.5,gpd:2,"
