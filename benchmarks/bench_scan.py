@@ -11,7 +11,8 @@ printed next to it: on a shared machine the wall figures depend on it, the CPU f
 Configurations: `default` (2 batches scored at once, one torch thread each, the features in a
 third thread; flip TTA as saved), `no-tta`, `1-thread`, `3-threads`, `4-threads`, `exact` (each
 window filtered on its own, as `hms predict`), `step4` (a window every 4 s), `skip-weak` (base
-models with a blend weight below 1e-3 not run), `skip-weak-no-tta`; e.g.
+models with a blend weight below 1e-3 not run), `skip-weak-no-tta`, `fast` (`hms scan --fast`: below 0.05
+not run, no flip TTA); e.g.
     python benchmarks/bench_scan.py --models models --hours 1,4
     python benchmarks/bench_scan.py --models models --hours 1 --configs default,no-tta,step4
 """
@@ -39,6 +40,7 @@ CONFIGS: dict[str, dict] = {
     "step4": {"step_s": 4.0},
     "skip-weak": {"min_weight": 1e-3},
     "skip-weak-no-tta": {"min_weight": 1e-3, "tta": False},
+    "fast": {"min_weight": 0.05, "tta": False},  # `hms scan --fast`
 }
 
 CHILD = r"""

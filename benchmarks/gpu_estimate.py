@@ -29,6 +29,8 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from hms.models.registry import get_spec  # noqa: E402
+from hms.nets.augment import waves_augment  # noqa: E402
+from hms.nets.mosaic import mosaic_augment  # noqa: E402
 from hms.presets import preset  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
 from hms.train.nn.config import effective_loop  # noqa: E402
@@ -123,9 +125,7 @@ def neural(args: argparse.Namespace) -> None:
         torch.manual_seed(0)
         flops = forward_flops(spec.build(cfg, shape), shape)
         rate = cpu_train_rate(spec, cfg, shape, args.batch, args.steps)
-        from importlib import import_module
-
-        augment = getattr(import_module(f"hms.models.{name}"), "mosaic_augment" if spec.features == "mosaic" else "wave_augment")
+        augment = mosaic_augment if spec.features == "mosaic" else waves_augment
         load_s = loader_cost(cfg, shape, augment)
         w = work(loop, cfg.own.tta_flip, params["folds"])
         total = 3 * flops * w["train"] + flops * w["eval"]  # backward ~ 2 x forward

@@ -31,18 +31,20 @@ from tests.test_models import toy_params
 
 NETS = [m for m in model_names() if get_spec(m).family == "nn"]
 SHAPES = modelkit.ARRAY_SHAPES
+DEFAULT_SHAPES = {"mosaic": (8, 64, 128), "waves": (18, 2000)}  # params.yaml's features: 64 x 128 panels, 50 s at 40 Hz
 SMALL = {"efficientnet": {"backbone": "test_efficientnet", "image_size": [32, 32]},
-         "resnet": {"backbone": "test_resnet", "image_size": [32, 32]},
+         "resnet": {"backbone": "test_resnet", "n_mels": 16},
          "wave": {"widths": [8, 16], "kernels": [5, 3], "pools": [2, 2], "stem_stride": 4, "similarity_dim": 4},
          "sparcnet": {"init_features": 8, "growth_rate": 4, "blocks": [2, 2], "stem_stride": 2}}
 
 
 @pytest.mark.parametrize("name", NETS)
 def test_every_net_outputs_logits_with_its_default_config(name: str, tmp_path: Path) -> None:
-    """The default config of each net (as params.yaml has it) builds and maps a batch to (B, 6) logits."""
+    """The default config of each net (as params.yaml has it) builds and maps a batch of the default
+    feature shape to (B, 6) logits."""
     spec = get_spec(name)
     cfg = spec.config({}, {})
-    shape = SHAPES[spec.features]
+    shape = DEFAULT_SHAPES[spec.features]
     state = spec.build(cfg, shape).state_dict()
     spec.save(state, tmp_path / f"fold0{spec.suffix}")
     model = spec.load(cfg, tmp_path / f"fold0{spec.suffix}", shape)
@@ -134,7 +136,8 @@ def test_overfits_a_tiny_batch(name: str) -> None:
     torch.manual_seed(0)
     spec = get_spec(name)
     shape = SHAPES[spec.features]
-    model = spec.build(spec.config({}, {**SMALL[name], "drop_rate": 0.0}), shape)
+    small = {**SMALL[name], "drop_rate": 0.0} | ({"zoom_seconds": 2.0, "mask_prob": 0.0} if name == "resnet" else {})
+    model = spec.build(spec.config({}, small), shape)
     x = torch.randn(8, *shape)
     y = torch.tensor(np.random.default_rng(4).dirichlet(np.full(6, 0.3), 8), dtype=torch.float32)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -181,8 +184,8 @@ def test_ema_and_kept_optimizer(mosaic_data, tiny_params, tmp_path: Path) -> Non
 
 
 def test_checkpoints_are_plain_state_dicts_and_others_are_refused(mosaic_data, tiny_params, tmp_path: Path) -> None:
-    modelkit.fit("resnet", toy_params(tiny_params), mosaic_data, tmp_path)
-    fold0 = tmp_path / "models" / "resnet" / "fold0.pt"
+    modelkit.fit("efficientnet", toy_params(tiny_params), mosaic_data, tmp_path)
+    fold0 = tmp_path / "models" / "efficientnet" / "fold0.pt"
     state = torch.load(fold0, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
@@ -192,20 +195,70 @@ def test_checkpoints_are_plain_state_dicts_and_others_are_refused(mosaic_data, t
 
     torch.save({"weights": Payload()}, fold0)
     with pytest.raises(UntrustedCheckpointError, match=f"untrusted or corrupt checkpoint {fold0}") as exc:
-        load_trained(tmp_path / "models", "resnet")
+        load_trained(tmp_path / "models", "efficientnet")
     assert "weights_only=False" not in str(exc.value)
     fold0.write_bytes(b"not a checkpoint")
     with pytest.raises(UntrustedCheckpointError, match="untrusted or corrupt checkpoint"):
-        load_trained(tmp_path / "models", "resnet")
+        load_trained(tmp_path / "models", "efficientnet")
 
 
 def test_dataset_pickles_the_memmap_by_name(mosaic_data) -> None:
     train, _, root = mosaic_data
     array, _ = store.open_array(root, "train", train["sample_id"].to_numpy())
-    cfg = get_spec("resnet").config({}, {}).own
+    cfg = get_spec("efficientnet").config({}, {}).own
     ds = FeatureDataset(array, np.arange(len(train)), cfg, train[list(TARGET_COLS)].to_numpy())
     blob = pickle.dumps(ds)
     assert len(blob) < array.nbytes / 4  # the file name travels, not the data
     again = pickle.loads(blob)
     for a, b in zip(ds[3], again[3]):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_in_model_log_mel_matches_the_feature_stage_spectrogram() -> None:
+    """SpecNet's log-mel (torch.stft in the model) is the pipeline's power spectrogram (numpy,
+    hms.signal.spectrogram) through the same mel bank: one definition of a spectrogram."""
+    from hms.nets.spectro import LogMel, SpecConfig
+    from hms.signal.spectrogram import filterbank, power_spectrogram
+
+    cfg = SpecConfig()
+    x = np.random.default_rng(0).standard_normal((3, 2000)).astype(np.float32)
+    for win, hop in ((cfg.full_win, cfg.full_hop), (cfg.zoom_win, cfg.zoom_hop)):
+        ours = LogMel(cfg, win, hop)(torch.from_numpy(x)).numpy()
+        fb = filterbank(cfg.n_mels, cfg.n_fft, cfg.fs, cfg.fmin_hz, cfg.fmax_hz, "mel")
+        ref = np.log(np.einsum("mb,nbt->nmt", fb, power_spectrogram(x, cfg.n_fft, win, hop)) + 1e-4)
+        np.testing.assert_allclose(ours, ref, atol=2e-4)
+
+
+def test_spectrogram_net_splices_the_zoom_in_time_order() -> None:
+    """The central 10 s at the fine hop replace the full view's frames of that span: a burst at the
+    window's centre lands in the middle of the spliced axis, one at the start stays first."""
+    from hms.nets.spectro import SpecConfig, SpecNet
+
+    cfg = SpecConfig(mask_prob=0.0)
+    net = SpecNet(cfg, (18, 2000)).eval()
+    x = torch.zeros(1, 18, 2000)
+    t = torch.arange(2000) / cfg.fs
+    x[0, :, 990:1010] = torch.sin(2 * np.pi * 8 * t[990:1010])  # at 25 s, the centre
+    x[0, :, 0:40] = torch.sin(2 * np.pi * 8 * t[0:40])  # the first second
+    spec = net.spectrogram(x)[0, 0]
+    full = 1 + 2000 // cfg.full_hop
+    zoom = 1 + 400 // cfg.zoom_hop
+    first, last = -(-800 // cfg.full_hop), (1199) // cfg.full_hop + 1
+    assert spec.shape == (cfg.n_mels, full - (last - first) + zoom)
+    energy = spec.sum(dim=0)
+    centre = first + zoom // 2
+    assert energy[centre - 5:centre + 5].max() > energy[first + 5:first + 30].max() + 1
+    assert energy[:3].max() > energy[10:first].max() + 1
+
+
+@pytest.mark.parametrize("name", ["resnet", "wave"])
+def test_fold_mean_in_one_pass_equals_fold_by_fold(name: str, tiny_params, tmp_path: Path) -> None:
+    """The prediction path's one-pass mean over the fold nets (the spectrogram computed once per batch
+    for all of them) gives exactly the numbers of predicting fold by fold and averaging."""
+    train, test, root = modelkit.toy_inputs("waves", tmp_path / "features")
+    modelkit.fit(name, toy_params(tiny_params), (train, test, root), tmp_path)
+    trained = load_trained(tmp_path / "models", name)
+    x, _ = store.open_array(root, "test", test["sample_id"].to_numpy())
+    x = np.asarray(x)
+    by_fold = sum(trained.spec.predict(trained.cfg, m, x, None) for m in trained.models) / len(trained.models)
+    np.testing.assert_array_equal(trained.predict(x), by_fold)

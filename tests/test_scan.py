@@ -383,3 +383,27 @@ def test_nan_share_counts_impossible_values_as_gaps() -> None:
     block[19, :] = 1e9  # the EKG channel is not scalp: never counted
     share = nan_share(block, np.array([0, 400, 1000, 1990]), 1000)
     np.testing.assert_allclose(share * 19 * 1000, [220, 20, 0, 10])
+
+
+def test_fast_flag_is_no_tta_and_min_weight(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`hms scan --fast` is exactly --no-tta --min-weight FAST_MIN_WEIGHT (a larger --min-weight wins)."""
+    import hms.recording.scan as scan_module
+    from hms.cli import main
+    from hms.recording.defaults import FAST_MIN_WEIGHT
+
+    seen = []
+
+    class Result:
+        summary = {"windows": 0, "events": 0, "seconds": {"total": 0.0}, "x_real_time": 0.0}
+        events = pd.DataFrame()
+        out_dir = tmp_path
+
+    def fake(recording, models, out, opts):
+        seen.append(opts)
+        return Result()
+
+    monkeypatch.setattr(scan_module, "scan_recording", fake)
+    for argv, tta, weight in ((["--fast"], False, FAST_MIN_WEIGHT), ([], True, 0.0),
+                              (["--fast", "--min-weight", "0.2"], False, 0.2), (["--no-tta"], False, 0.0)):
+        assert main(["scan", "rec.edf", "--out", str(tmp_path), *argv]) == 0
+        assert (seen[-1].tta, seen[-1].min_weight) == (tta, weight)

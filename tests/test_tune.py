@@ -114,7 +114,7 @@ def test_failed_trials_are_recorded_and_bad_setups_are_clear(pipeline, monkeypat
     with pytest.raises(ConfigError, match="not in block `lgbm` or `gbdt`"):
         _tune(pipeline, 1, space=lambda t, cfg: {"nn.lr": 0.1}, baseline=False)
     with pytest.raises(FileNotFoundError, match="run `dvc repro features@mosaic` first"):
-        tune("resnet", 1, params_path=pipeline["params"], prepared=pipeline["prepared"],
+        tune("efficientnet", 1, params_path=pipeline["params"], prepared=pipeline["prepared"],
              features_root=pipeline["root"] / "features", out_dir=pipeline["out"])
 
 

@@ -1,22 +1,23 @@
-"""`resnet`: a timm ResNet on the spectrogram mosaic (features/mosaic). The default `resnet10t`
-is sized for the 2-core CPU budget; the `full` preset uses resnet18 with ImageNet weights at
-512 x 512 (docs/neural.md)."""
+"""`resnet`: a timm ResNet on log-mel spectrograms computed inside the model from the bipolar
+signals (hms/nets/spectro.py, features/waves). The default `resnet10t` is sized for the 2-core
+CPU budget; the `full` preset uses resnet18 (docs/neural.md)."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hms.models.spec import ModelConfig
-from hms.nets.mosaic import MOSAIC_FLIP, ImageConfig, MosaicNet, mosaic_augment
+from hms.nets.augment import waves_augment
+from hms.nets.spectro import SpecConfig, SpecNet
+from hms.signal.montage import BIPOLAR_FLIP
 from hms.train.nn.family import nn_spec
 
 
 @dataclass
-class ResNetConfig(ImageConfig):
+class ResNetConfig(SpecConfig):
     backbone: str = "resnet10t"
-    image_size: list[int] | None = field(default_factory=lambda: [64, 64])  # the 256 x 256 tiled mosaic, shrunk
 
 
 def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
@@ -32,5 +33,5 @@ def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
     }
 
 
-SPEC = dataclasses.replace(nn_spec("resnet", "mosaic", ResNetConfig, MosaicNet, mosaic_augment, MOSAIC_FLIP),
+SPEC = dataclasses.replace(nn_spec("resnet", "waves", ResNetConfig, SpecNet, waves_augment, BIPOLAR_FLIP),
                            search_space=search_space)

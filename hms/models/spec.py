@@ -67,6 +67,10 @@ class ModelSpec:
     report: Callable[[ModelConfig, list[Any], list[str] | None, Path], None] | None = None
     # optional: (cfg, input shape) -> the untrained model (neural nets; benchmarks and tests build them)
     build: Callable[[ModelConfig, tuple[int, ...]], Any] | None = None
+    # optional: (cfg, fold models, x) -> (len(x), 6) the mean of `predict` over the fold models, in one
+    # pass that shares per-batch work across them (neural nets: the input transform, e.g. a spectrogram);
+    # the prediction path (hms.models.trained) uses it when present
+    predict_mean: Callable[[ModelConfig, list[Any], np.ndarray], np.ndarray] | None = None
     # optional: (optuna trial, current cfg) -> {dotted params key: value} of this model's block and/or its
     # family block, e.g. {"lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 7, 63, log=True)}; `hms tune`
     search_space: Callable[[Any, ModelConfig], dict[str, Any]] | None = None

@@ -78,6 +78,8 @@ class TrainedModel:
         """(n, 6) probabilities, the mean over the fold models. Tabular models take a table with the
         training feature columns (any order) or a matrix already in that column order."""
         x = self._matrix(x)
+        if self.spec.predict_mean is not None:
+            return self.spec.predict_mean(self.cfg, self.models, x)
         total = np.zeros((len(x), 6))
         for model in self.models:
             total += self.spec.predict(self.cfg, model, x, None)

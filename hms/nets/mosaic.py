@@ -9,22 +9,17 @@ local file (`weights`); nothing is ever downloaded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import albumentations as A
 import cv2
 import numpy as np
-import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hms.constants import N_CLASSES
-from hms.nets.heads import small_init_head
+from hms.nets.backbone import BackboneConfig, create_backbone
 from hms.signal.montage import PANELS, panel_flip_index
-from hms.train.nn.config import NetConfig
 from hms.train.nn.data import Augment
 
 LAYOUTS = ("split", "stack", "kaggle", "eeg")
@@ -34,12 +29,7 @@ MOSAIC_FLIP: tuple[int, ...] = tuple(int(i) for i in panel_flip_index(PANELS))
 
 
 @dataclass
-class ImageConfig(NetConfig):
-    backbone: str = "resnet10t"  # a timm model name (no hub prefixes: nothing is downloaded)
-    pretrained: bool = False  # true: initialise from ImageNet weights in the local file `weights`
-    weights: str | None = None  # local timm weights file (.safetensors / .pth / .bin), see docs/weights.md
-    drop_rate: float = 0.2
-    global_pool: str = "avg"
+class ImageConfig(BackboneConfig):
     channels: int = 1  # 1 (grey) or 3 (grey repeated, for 3-channel pretrained weights)
     # split: Kaggle panels stacked vertically in the left half, EEG panels in the right half;
     # stack: all 8 panels stacked vertically; kaggle / eeg: only those 4 panels.
@@ -60,14 +50,6 @@ class ImageConfig(NetConfig):
             raise ValueError(f"channels must be 1 or 3, not {self.channels}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 8):
             raise ValueError(f"image_size must be [height, width] (>= 8) or null, got {self.image_size}")
-        if ":" in self.backbone or "/" in self.backbone:
-            raise ValueError(f"backbone {self.backbone!r}: hub names are refused (nothing is downloaded); "
-                             "use a plain timm name and, for pretrained weights, a local file in `weights`")
-        if self.weights is not None and not self.pretrained:
-            raise ValueError("weights is set but pretrained is false: set pretrained: true to load it")
-        if self.pretrained and not self.weights:
-            raise ValueError("pretrained: true needs `weights`, a local timm weights file (nothing is downloaded); "
-                             "see docs/weights.md, or set pretrained: false")
 
 
 def tile(panels: torch.Tensor, layout: str) -> torch.Tensor:
@@ -97,18 +79,7 @@ class MosaicNet(nn.Module):
         self.layout = cfg.layout
         self.image_size = tuple(cfg.image_size) if cfg.image_size else None
         self.channels = cfg.channels
-        kwargs = {}
-        if cfg.pretrained:
-            path = Path(cfg.weights)  # type: ignore[arg-type]
-            if not path.is_file():
-                raise FileNotFoundError(f"{cfg.weights}: pretrained weights file not found (see docs/weights.md)")
-            kwargs["pretrained_cfg_overlay"] = dict(file=str(path))
-        # belt and braces: even a misconfigured timm must not reach the Hugging Face hub
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        self.backbone = timm.create_model(cfg.backbone, pretrained=cfg.pretrained, in_chans=cfg.channels,
-                                          num_classes=N_CLASSES, drop_rate=cfg.drop_rate,
-                                          global_pool=cfg.global_pool, **kwargs)
-        small_init_head(self.backbone.get_classifier())
+        self.backbone = create_backbone(cfg, cfg.channels)
 
     def image(self, panels: torch.Tensor) -> torch.Tensor:
         img = tile(panels, self.layout)

@@ -60,6 +60,12 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg, shape), loop.eval_batch_size)
         return probs
 
+    def predict_mean(cfg: ModelConfig, models: list[nn.Module], x: np.ndarray) -> np.ndarray:
+        loop = effective_loop(cfg.shared, cfg.own)
+        probs, _ = predict_rows(models, x, np.arange(len(x)), cfg.own, perm, _runtime(cfg, tuple(x.shape[1:])),
+                                loop.eval_batch_size)
+        return probs
+
     def save(state: dict[str, torch.Tensor], path: Path) -> None:
         with atomic_path(path, suffix=".pt") as tmp:
             torch.save(state, tmp)
@@ -85,5 +91,5 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return model.eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
-                     fit_fold=fit_fold, predict=predict, save=save, load=load, suffix=".pt",
+                     fit_fold=fit_fold, predict=predict, predict_mean=predict_mean, save=save, load=load, suffix=".pt",
                      build=lambda cfg, shape: build(cfg.own, tuple(shape)))

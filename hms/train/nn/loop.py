@@ -16,7 +16,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from hms.constants import HQ_MIN_VOTES
+from hms.constants import HQ_MIN_VOTES, N_CLASSES
 from hms.metrics import cv_scores
 from hms.models.spec import CurveLogger, FoldInputs
 from hms.seed import derive_seed, seed_everything
@@ -107,24 +107,41 @@ def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, order: np.ndar
 
 
 @torch.no_grad()
-def predict_rows(model: nn.Module, array: np.ndarray, rows: np.ndarray, cfg: NetConfig, flip_perm: list[int],
-                 rt: Runtime, batch_size: int, targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
+def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np.ndarray, cfg: NetConfig,
+                 flip_perm: list[int], rt: Runtime, batch_size: int,
+                 targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
     """(len(rows), 6) float64 probabilities (mean over the input and its flip when `tta_flip`), and
-    the mean KL loss of the plain (unflipped) logits when targets are given."""
-    model.eval()
+    the mean KL loss of the plain (unflipped) logits when targets are given (one model only).
+
+    A list of models (the folds of a trained model) gives the mean of their probabilities, summed
+    in list order as one model at a time would be. Nets with `shared_input` (a parameter-free input
+    transform, e.g. a spectrogram) and `forward_shared` compute that transform once per batch (and
+    once for its flip) for all of them: the same operations, so the same numbers."""
+    nets = model if isinstance(model, list) else [model]
+    if targets is not None and len(nets) != 1:
+        raise ValueError("a validation loss needs exactly one model")
+    for net in nets:
+        net.eval()
+    shared = getattr(nets[0], "shared_input", None)
     ds = FeatureDataset(array, rows, cfg, targets=targets)
     out, loss_sum = [], 0.0
     for x, y, _ in loader(ds, batch_size, rt):
         x = _to_device(x, rt)
         with rt.autocast():
-            logits = model(x).float()
-            probs = torch.softmax(logits.double(), dim=1)
-            if cfg.tta_flip:
-                probs = 0.5 * (probs + torch.softmax(model(x[:, flip_perm]).double(), dim=1))
+            z = shared(x) if shared else x
+            z_flip = (shared(x[:, flip_perm]) if shared else x[:, flip_perm]) if cfg.tta_flip else None
+            total = torch.zeros(len(x), N_CLASSES, dtype=torch.float64, device=x.device)
+            for net in nets:
+                run = net.forward_shared if shared else net
+                logits = run(z).float()
+                probs = torch.softmax(logits.double(), dim=1)
+                if z_flip is not None:
+                    probs = 0.5 * (probs + torch.softmax(run(z_flip).double(), dim=1))
+                total += probs
         if targets is not None:
             loss_sum += float(kl_loss(logits, y.to(rt.device))) * len(x)
-        out.append(probs.cpu().numpy())
-    probs = np.concatenate(out) if out else np.zeros((0, 6))
+        out.append((total / len(nets)).cpu().numpy())
+    probs = np.concatenate(out) if out else np.zeros((0, N_CLASSES))
     return probs, (loss_sum / max(len(rows), 1) if targets is not None else None)
 
 
