@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
-from hms.models.spec import ModelConfig
 from hms.nets.mosaic import MOSAIC_FLIP, ImageConfig, MosaicNet, mosaic_augment
-from hms.train.nn.family import nn_spec
+from hms.train.nn.family import nn_search_space, nn_spec, uniform
 
 
 @dataclass
@@ -19,18 +17,6 @@ class EfficientNetConfig(ImageConfig):
     image_size: list[int] | None = field(default_factory=lambda: [64, 64])  # the 256 x 256 tiled mosaic, shrunk
 
 
-def search_space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
-    """`hms tune efficientnet`: learning rate (lr_mult x nn.lr), weight decay, dropout, mixup and masking, the
-    knobs the top HMS image models tuned. Own block only (weight decay through its `loop` overrides):
-    applying it changes no other neural model."""
-    return {
-        "efficientnet.lr_mult": trial.suggest_float("efficientnet.lr_mult", 0.3, 10.0, log=True),
-        "efficientnet.loop.weight_decay": trial.suggest_float("efficientnet.loop.weight_decay", 1e-4, 0.1, log=True),
-        "efficientnet.drop_rate": trial.suggest_float("efficientnet.drop_rate", 0.0, 0.5),
-        "efficientnet.mixup_alpha": trial.suggest_float("efficientnet.mixup_alpha", 0.0, 1.0),
-        "efficientnet.mask_prob": trial.suggest_float("efficientnet.mask_prob", 0.0, 0.8),
-    }
-
-
 SPEC = dataclasses.replace(nn_spec("efficientnet", "mosaic", EfficientNetConfig, MosaicNet, mosaic_augment, MOSAIC_FLIP),
-                           search_space=search_space)
+                           search_space=nn_search_space("efficientnet", mixup_alpha=uniform(0.0, 1.0),
+                                                          mask_prob=uniform(0.0, 0.8)))

@@ -1,4 +1,4 @@
-"""Image nets on spectrogram mosaics via timm: the net of `efficientnet` and `resnet`.
+"""Image nets on spectrogram mosaics via timm: the net of `efficientnet`.
 
 Input: (B, 8, F, T) panels ordered [K_LL, K_RL, K_LP, K_RP, E_LL, E_RL, E_LP, E_RP] (K = Kaggle
 10-min spectrogram, E = spectrogram of the 50 s EEG). The module tiles them into one image

@@ -1,4 +1,4 @@
-"""The net of `efficientnet` and `resnet`: a timm backbone on log-mel spectrograms computed inside
+"""The net of `resnet`: a timm backbone on log-mel spectrograms computed inside
 the model from the bipolar signals (the 3rd place HMS solution's on-the-fly mel spectrograms).
 
 Input: the `waves` features (B, 18, T) at `fs` Hz. Per chain pair (and the central pairs with
@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hms.nets.backbone import BackboneConfig, create_backbone
 from hms.signal.montage import CHAIN_INDEX, CHAINS

@@ -33,6 +33,35 @@ def _runtime(cfg: ModelConfig, input_shape: tuple[int, ...]) -> Runtime:
     return make_runtime(effective_loop(cfg.shared, cfg.own), image_model=len(input_shape) == 3)
 
 
+Suggest = Callable[[Any, str], Any]  # (optuna trial, dotted params key) -> the suggested value
+
+
+def uniform(low: float, high: float) -> Suggest:
+    return lambda trial, key: trial.suggest_float(key, low, high)
+
+
+def choice(values: list[Any]) -> Suggest:
+    return lambda trial, key: trial.suggest_categorical(key, values)
+
+
+def nn_search_space(name: str, **own: Suggest) -> Callable[[Any, ModelConfig], dict[str, Any]]:
+    """`hms tune NAME` for a neural model: the keys every one tunes (its learning rate as lr_mult x nn.lr,
+    weight decay through its `loop` overrides, dropout), then its own keys `own` ({key in its block:
+    suggestion}; a dotted key as `**{"loop.ema_decay": ...}`), suggested in that order. Own block only:
+    applying it changes no other model."""
+    keys: dict[str, Suggest] = {
+        "lr_mult": lambda trial, key: trial.suggest_float(key, 0.3, 10.0, log=True),
+        "loop.weight_decay": lambda trial, key: trial.suggest_float(key, 1e-4, 0.1, log=True),
+        "drop_rate": uniform(0.0, 0.5),
+        **own,
+    }
+
+    def space(trial: Any, cfg: ModelConfig) -> dict[str, Any]:
+        return {f"{name}.{k}": suggest(trial, f"{name}.{k}") for k, suggest in keys.items()}
+
+    return space
+
+
 def nn_spec(name: str, features: str, net_config: type, build: Build, augment: MakeAugment,
             flip_perm: list[int] | tuple[int, ...]) -> ModelSpec:
     """The ModelSpec of a neural model. `flip_perm` permutes axis 0 of one sample (axis 1 of a batch):
