@@ -174,8 +174,10 @@ def test_ema_and_kept_optimizer(mosaic_data, tiny_params, tmp_path: Path) -> Non
     """EMA weights are what is validated and saved; stage 2 may keep stage 1's optimiser; both
     change the fit (they are not no-ops) and stay seeded."""
     params = toy_params(tiny_params)
+    loop = params["efficientnet"].get("loop", {})
+    params["efficientnet"]["loop"] = loop | {"ema_decay": 0.0, "stage2_keep_opt": False}
     plain = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "plain")
-    params["nn"] |= {"ema_decay": 0.9, "stage2_keep_opt": True}
+    params["efficientnet"]["loop"] = loop | {"ema_decay": 0.9, "stage2_keep_opt": True}
     ema = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "ema")
     again = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "again")
     check_probabilities(ema.oof, "oof")

@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from hms.nets.mosaic import MOSAIC_FLIP, ImageConfig, MosaicNet, mosaic_augment
-from hms.train.nn.family import nn_search_space, nn_spec, uniform
+from hms.train.nn.family import choice, nn_search_space, nn_spec, uniform
 
 
 @dataclass
 class EfficientNetConfig(ImageConfig):
     backbone: str = "tinynet_e"
     image_size: list[int] | None = field(default_factory=lambda: [64, 64])  # the 256 x 256 tiled mosaic, shrunk
+    # From scratch an EfficientNet (depthwise convolutions, squeeze-excite) learns slowly: the shared
+    # 3 + 1 epochs left it at kl_hq 0.46, wave's recipe at 2.5x the learning rate reaches 0.33 (docs/neural.md)
+    lr_mult: float = 5.0
+    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
+                                                          "stage2_keep_opt": True})
 
 
 SPEC = dataclasses.replace(nn_spec("efficientnet", "mosaic", EfficientNetConfig, MosaicNet, mosaic_augment, MOSAIC_FLIP),
                            search_space=nn_search_space("efficientnet", mixup_alpha=uniform(0.0, 1.0),
-                                                          mask_prob=uniform(0.0, 0.8)))
+                                                          mask_prob=uniform(0.0, 0.8),
+                                                          **{"loop.ema_decay": choice([0.0, 0.99, 0.998])}))
