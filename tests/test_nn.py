@@ -253,11 +253,11 @@ def test_spectrogram_net_splices_the_zoom_in_time_order() -> None:
     assert energy[:3].max() > energy[10:first].max() + 1
 
 
-@pytest.mark.parametrize("name", ["resnet", "wave"])
+@pytest.mark.parametrize("name", ["efficientnet", "resnet", "wave"])
 def test_fold_mean_in_one_pass_equals_fold_by_fold(name: str, tiny_params, tmp_path: Path) -> None:
-    """The prediction path's one-pass mean over the fold nets (the spectrogram computed once per batch
-    for all of them) gives exactly the numbers of predicting fold by fold and averaging."""
-    train, test, root = modelkit.toy_inputs("waves", tmp_path / "features")
+    """The prediction path's one-pass mean over the fold nets (the spectrogram or the resized mosaic
+    computed once per batch for all of them) gives exactly the numbers of predicting fold by fold and averaging."""
+    train, test, root = modelkit.toy_inputs(get_spec(name).features, tmp_path / "features")
     modelkit.fit(name, toy_params(tiny_params), (train, test, root), tmp_path)
     trained = load_trained(tmp_path / "models", name)
     x, _ = store.open_array(root, "test", test["sample_id"].to_numpy())

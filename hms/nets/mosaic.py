@@ -80,6 +80,8 @@ class MosaicNet(nn.Module):
         self.image_size = tuple(cfg.image_size) if cfg.image_size else None
         self.channels = cfg.channels
         self.backbone = create_backbone(cfg, cfg.channels)
+        # channels-last convolutions are 2-3x faster on CPU (oneDNN) as well as on GPU
+        self.backbone.to(memory_format=torch.channels_last)
 
     def image(self, panels: torch.Tensor) -> torch.Tensor:
         img = tile(panels, self.layout)
@@ -91,8 +93,17 @@ class MosaicNet(nn.Module):
             img = img.expand(-1, 3, -1, -1)
         return img
 
+    def shared_input(self, panels: torch.Tensor) -> torch.Tensor:
+        """The parameter-free part of the net (tiling and resizing): prediction computes it once per batch
+        for every fold model (hms.train.nn.loop.predict_rows)."""
+        with torch.no_grad():
+            return self.image(panels)
+
+    def forward_shared(self, img: torch.Tensor) -> torch.Tensor:
+        return self.backbone(img.contiguous(memory_format=torch.channels_last))
+
     def forward(self, panels: torch.Tensor) -> torch.Tensor:
-        return self.backbone(self.image(panels))
+        return self.forward_shared(self.shared_input(panels))
 
 
 def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
