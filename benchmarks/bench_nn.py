@@ -32,7 +32,7 @@ from hms.params import apply_overrides, load_params  # noqa: E402
 from hms.presets import preset  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
 from hms.train.nn.config import effective_loop  # noqa: E402
-from hms.train.nn.device import available_cores, make_runtime  # noqa: E402
+from hms.train.nn.device import available_cores, make_runtime, place  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
 
 
@@ -55,11 +55,9 @@ def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) ->
     full = spec.config({**params[spec.family], "amp": amp}, params[name])
     cfg, loop = full.own, effective_loop(full.shared, full.own)
     shape = feature_shape(params, spec.features)
-    rt = make_runtime(loop, image_model=len(shape) == 3)
+    rt = make_runtime(loop)
     torch.manual_seed(0)
-    model = spec.build(full, shape).to(rt.device)
-    if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = place(spec.build(full, shape), rt)
     opt = make_optimizer(model, loop, 1e-4)
     scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
     x = torch.randn(loop.batch_size, *shape, device=rt.device)

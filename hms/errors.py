@@ -3,12 +3,14 @@ traceback only on request (`hms --debug`, or HMS_DEBUG=1 for stages run by DVC).
 
 Expected errors are problems of the input or the environment, which the user fixes:
 - DataError: a file of the data directory breaks the data contract (hms.data.errors);
-- ConfigError: a params.yaml block or a config file is wrong;
+- ConfigError: a params.yaml block, a config file or a command-line option is wrong (every check of
+  a setting raises it);
 - OSError: a file is missing, is a directory, cannot be read or written, the disk is full;
 - yaml.YAMLError: params.yaml (or another YAML file) does not parse.
 They print `<stage>: error: <message>` and exit with EXIT_USER (2). Anything else prints one line
 too, with how to get the traceback, and exits with EXIT_BUG (1); it is called a bug unless it is a
-plain ValueError, which some settings checks still raise (they should raise ConfigError).
+plain ValueError, which checks of derived artefacts (features, predictions, saved models) and
+libraries raise: its message often says what is wrong, so it is shown without that verdict.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def report(exc: BaseException, prog: str, debug_hint: str) -> int:
         print(f"{prog}: error: {describe(exc)}", file=sys.stderr)
         return EXIT_USER
     if type(exc) is ValueError:
-        # Plain ValueError is raised both for bad settings (not yet ConfigError everywhere) and
-        # by libraries on a bug: show the message without calling it either.
+        # Settings checks raise ConfigError; a plain ValueError comes from a check of derived artefacts
+        # or from a library, which may be a bug or an input the checks missed: show it without a verdict.
         print(f"{prog}: error: {describe(exc)} ({debug_hint} for the traceback)", file=sys.stderr)
         return EXIT_BUG
     print(f"{prog}: error: unexpected {type(exc).__name__}: {describe(exc)} "

@@ -61,9 +61,8 @@ def to_dataclass(cls: type[T], values: dict[str, Any] | None, where: str) -> T:
         )
     try:
         return cls(**values)
-    except ConfigError:
-        raise
     except (TypeError, ValueError) as exc:  # the dataclass's own checks (__post_init__)
+        # their ConfigErrors too: a check shared by several blocks (a net's keys) cannot name the block
         raise ConfigError(f"params.yaml block '{where}': {exc}") from exc
 
 

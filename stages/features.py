@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hms.data.layout import DataDir
-from hms.errors import run_stage
+from hms.errors import ConfigError, run_stage
 from hms.features.build import FEATURE_KINDS, build_features
 from hms.logs import setup_logging
 from hms.params import read_params
@@ -24,7 +24,7 @@ def params_keys(kind: str) -> tuple[str, ...]:
 def main(kind: str) -> None:
     setup_logging()
     if kind not in FEATURE_KINDS:
-        raise ValueError(f"unknown feature kind {kind!r}; usage: python stages/features.py {{{'|'.join(FEATURE_KINDS)}}}")
+        raise ConfigError(f"unknown feature kind {kind!r}; usage: python stages/features.py {{{'|'.join(FEATURE_KINDS)}}}")
     p = read_params(params_keys(kind))
     feats = p["features"]
     data = DataDir(p["data"]["dir"])

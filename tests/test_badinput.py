@@ -589,12 +589,21 @@ def test_stage_bug_is_one_line_with_a_hint(monkeypatch: pytest.MonkeyPatch, caps
 
 
 def test_plain_value_error_is_not_called_a_bug(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from hms.predictions import check_probabilities
+
+    monkeypatch.delenv("HMS_DEBUG", raising=False)
+    assert _run_stage(lambda: check_probabilities(np.full((2, 6), 0.5), "OOF predictions"), monkeypatch=monkeypatch) == 1
+    assert capsys.readouterr().err.strip() == ("prepare: error: OOF predictions: row 0 sums to 3.000000000, not 1 "
+                                               "(rerun with HMS_DEBUG=1 for the traceback)")
+
+
+def test_bad_setting_is_a_user_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     from hms.synth.config import get_config
 
     monkeypatch.delenv("HMS_DEBUG", raising=False)
-    assert _run_stage(lambda: get_config("huge"), monkeypatch=monkeypatch, script="stages/synth.py") == 1
+    assert _run_stage(lambda: get_config("huge"), monkeypatch=monkeypatch, script="stages/synth.py") == 2
     assert capsys.readouterr().err.strip() == ("synth: error: synth.size must be one of ['default', 'real', 'small', 'tiny'], not "
-                                               "'huge' (params.yaml block 'synth') (rerun with HMS_DEBUG=1 for the traceback)")
+                                               "'huge' (params.yaml block 'synth')")
 
 
 def test_stage_missing_input_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from hms.predictions import check_probabilities
 from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS
 from hms.train.loss import kl_loss
 from hms.train.nn.data import FeatureDataset
+from hms.train.nn.device import make_runtime, place
 from hms.train.nn.family import UntrustedCheckpointError
 from tests import modelkit
 from tests.test_models import toy_params
@@ -152,6 +153,30 @@ def test_overfits_a_tiny_batch(name: str) -> None:
     with torch.no_grad():
         final = float(kl_loss(model(x), y))
     assert final < 0.25 * first, (first, final)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_channels_last_is_the_runtimes_choice_for_every_net(name: str) -> None:
+    """`nn.channels_last` alone decides the memory format of every net's 2D convolution weights, on the
+    CPU too (hms.train.nn.device.place): on gives channels-last 4D weights, off leaves every weight
+    contiguous, and the logits agree either way."""
+    spec = get_spec(name)
+    shape = SHAPES[spec.features]
+    x = torch.randn(3, *shape)
+    logits = {}
+    for on in (True, False):
+        torch.manual_seed(0)
+        cfg = spec.config({"channels_last": on}, SMALL[name] | ({"zoom_seconds": 2.0} if name == "resnet" else {}))
+        model = place(spec.build(cfg, shape), make_runtime(dataclasses.replace(cfg.shared, device="cpu"))).eval()
+        weights = [p for p in model.parameters() if p.ndim == 4]
+        assert bool(weights) == (spec.features == "mosaic" or name == "resnet")
+        if on:  # (a 1 x 1 kernel's weight is contiguous in both formats)
+            assert all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+            assert not weights or not all(p.is_contiguous() for p in weights)
+        assert all(p.is_contiguous() for p in model.parameters() if p.ndim != 4 or not on)
+        with torch.no_grad():
+            logits[on] = model(x)
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

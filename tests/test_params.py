@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import yaml
@@ -102,3 +103,85 @@ def test_pretrained_without_local_weights_is_refused_not_downloaded() -> None:
         spec.config({}, {"pretrained": True})
     with pytest.raises(ConfigError, match="hub names are refused"):
         spec.config({}, {"backbone": "hf-hub:timm/efficientnet_b0.ra_in1k"})
+
+
+def _model_config(name: str, shared: dict[str, Any], own: dict[str, Any]) -> Any:
+    from hms.models.registry import get_spec
+
+    return get_spec(name).config(shared, own)
+
+
+def _loop_override() -> None:
+    """A model block's `loop` override is only checked when the training loop merges it into `nn`."""
+    from hms.train.nn.config import effective_loop
+
+    cfg = _model_config("wave", {}, {"loop": {"optimizer": "lion"}})
+    effective_loop(cfg.shared, cfg.own)
+
+
+def _zoom_longer_than_waves() -> None:
+    from hms.models.registry import get_spec
+
+    spec = get_spec("resnet")
+    spec.build(spec.config({}, {"zoom_seconds": 60.0}), (18, 50 * 40))  # 50 s of waves at 40 Hz
+
+
+def _features(kind: str, block: dict[str, Any]) -> Any:
+    from hms.features.build import parse_config
+
+    return parse_config(kind, block)
+
+
+def _band_above_nyquist() -> None:
+    import numpy as np
+
+    from hms.signal.preprocess import preprocess
+
+    sig, _ = _features("waves", {"signal": {"band_hz": [0.5, 150.0]}})
+    preprocess(np.zeros((1, 20, 10_000), dtype=np.float32), sig)
+
+
+def _synth(size: str) -> None:
+    from hms.synth.config import get_config
+
+    get_config(size)
+
+
+def _aggregation(aggregation: str) -> None:
+    import pandas as pd
+
+    from hms.constants import VOTE_COLS
+    from hms.data.targets import make_samples
+
+    make_samples(pd.DataFrame(columns=list(VOTE_COLS)), aggregation)  # type: ignore[arg-type]
+
+
+def _scan_threshold(threshold: float) -> None:
+    from hms.recording.events import EventConfig
+
+    EventConfig(threshold=threshold)
+
+
+# Settings checked outside to_dataclass (which turns any ValueError of a block into a ConfigError) are
+# the ones that used to exit 1 ("bug"): a loop override, a net built for its inputs, the features
+# block, the filter, synth, prepare, scan options. Each must be a ConfigError, exit status 2.
+BAD_SETTINGS = [
+    ("nn.optimizer", lambda: _model_config("wave", {"optimizer": "lion"}, {}), "nn.optimizer must be one of"),
+    ("wave.loop.optimizer", _loop_override, "nn.optimizer must be one of"),
+    ("wave.widths", lambda: _model_config("wave", {}, {"widths": [8, 16], "kernels": [5]}), r"wave: widths \[8, 16\], kernels \[5\]"),
+    ("resnet.zoom_seconds", _zoom_longer_than_waves, "zoom_seconds=60.0 exceeds the 50 s of the waves"),
+    ("gbdt.weight_cap", lambda: _model_config("lgbm", {"weight_cap": 0}, {}), "gbdt: weight_cap must be >= 1"),
+    ("catboost.rsm", lambda: _model_config("catboost", {}, {"device": "gpu"}), "rsm < 1 is not supported on GPU"),
+    ("features.waves.fs_out", lambda: _features("waves", {"waves": {"fs_out": 500}}), "features.waves.fs_out must be in"),
+    ("features.wavez", lambda: _features("waves", {"wavez": {}}), r"unknown key\(s\) \['wavez'\] in block 'features'"),
+    ("features.signal.band_hz", _band_above_nyquist, r"band-pass 0.5-150.0 Hz \(features.signal.band_hz\)"),
+    ("synth.size", lambda: _synth("huge"), "synth.size must be one of"),
+    ("prepare.aggregation", lambda: _aggregation("rows"), "prepare.aggregation must be 'eeg' or 'row'"),
+    ("scan --threshold", lambda: _scan_threshold(1.5), r"event threshold \(--threshold\) must be in \(0, 1\)"),
+]
+
+
+@pytest.mark.parametrize("make, pattern", [c[1:] for c in BAD_SETTINGS], ids=[c[0] for c in BAD_SETTINGS])
+def test_bad_settings_are_config_errors(make: Callable[[], Any], pattern: str) -> None:
+    with pytest.raises(ConfigError, match=pattern):
+        make()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from hms.errors import ConfigError
+
 Split = Literal["train", "test"]
 
 
@@ -44,4 +46,4 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.source not in ("synthetic", "kaggle"):
-            raise ValueError(f"data.source must be synthetic or kaggle, not {self.source!r}")
+            raise ConfigError(f"data.source must be synthetic or kaggle, not {self.source!r}")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hms.constants import CLASSES, CONSENSUS, HQ_MIN_VOTES, VOTE_COLS
+from hms.errors import ConfigError
 
 TARGET_COLS: tuple[str, ...] = tuple(f"y_{c}" for c in CLASSES)
 Aggregation = Literal["eeg", "row"]
@@ -68,7 +69,7 @@ def make_samples(train: pd.DataFrame, aggregation: Aggregation = "eeg") -> pd.Da
         })
         votes = df[list(VOTE_COLS)].to_numpy(np.int64)
     else:
-        raise ValueError(f"prepare.aggregation must be 'eeg' or 'row', not {aggregation!r}")
+        raise ConfigError(f"prepare.aggregation must be 'eeg' or 'row', not {aggregation!r}")
     out[list(VOTE_COLS)] = votes
     y = votes_to_targets(votes)
     out[list(TARGET_COLS)] = y

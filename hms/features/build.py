@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from hms.constants import EEG_WINDOW, FS
 from hms.data.layout import DataDir
+from hms.errors import ConfigError
 from hms.features import store
 from hms.features.mosaic import MosaicConfig, mosaic_batch, panel_shape
 from hms.features.tabular import TabularConfig, feature_manifest, tabular_batch
@@ -58,13 +59,13 @@ _META_KEYS = {"kind", "signal", "workers", "layout"}
 def parse_config(kind: str, params: dict[str, Any]) -> tuple[SignalConfig, Any]:
     """`features` params block (or a features config.json) -> (SignalConfig, kind config)."""
     if kind not in FEATURE_KINDS:
-        raise ValueError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
+        raise ConfigError(f"unknown feature kind {kind!r}; expected one of {FEATURE_KINDS}")
     params = dict(params or {})
     unknown = sorted(set(params) - _META_KEYS - set(FEATURE_KINDS))
     if unknown:
-        raise ValueError(f"params.yaml: unknown key(s) {unknown} in block 'features'; known: {sorted(_META_KEYS | set(FEATURE_KINDS))}")
+        raise ConfigError(f"params.yaml: unknown key(s) {unknown} in block 'features'; known: {sorted(_META_KEYS | set(FEATURE_KINDS))}")
     if params.get("kind", kind) != kind:
-        raise ValueError(f"feature config is for kind {params['kind']!r}, not {kind!r}: pass the {kind} config.json")
+        raise ConfigError(f"feature config is for kind {params['kind']!r}, not {kind!r}: pass the {kind} config.json")
     sig = to_dataclass(SignalConfig, params.get("signal"), "features.signal")
     cfg = to_dataclass(KIND_CONFIGS[kind], params.get(kind), f"features.{kind}")
     return sig, cfg

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import sparse
 
 from hms.constants import FS, SPEC_REGIONS
+from hms.errors import ConfigError
 from hms.signal.montage import CHAIN_INDEX, CHAINS, PANELS
 from hms.signal.preprocess import SignalConfig, preprocess
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major, resize_time_major
@@ -44,9 +45,9 @@ class MosaicConfig:
     def __post_init__(self) -> None:
         bad = [p for p in self.panels if p not in PANELS]
         if bad or not self.panels or len(set(self.panels)) != len(self.panels):
-            raise ValueError(f"features.mosaic.panels: {self.panels} must be distinct names from {list(PANELS)}")
+            raise ConfigError(f"features.mosaic.panels: {self.panels} must be distinct names from {list(PANELS)}")
         if self.n_freqs < 1 or self.n_frames < 1:
-            raise ValueError("features.mosaic.n_freqs and n_frames must be >= 1")
+            raise ConfigError("features.mosaic.n_freqs and n_frames must be >= 1")
 
 
 def panel_shape(cfg: MosaicConfig) -> tuple[int, int, int]:
@@ -62,7 +63,7 @@ def eeg_panels(bip: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
     dB scaling and the chain mean fused (`mean_scaled_db`)."""
     hop = bip.shape[-1] // cfg.n_frames
     if hop < 1:
-        raise ValueError(f"features.mosaic.n_frames {cfg.n_frames} exceeds the {bip.shape[-1]} samples of the window")
+        raise ConfigError(f"features.mosaic.n_frames {cfg.n_frames} exceeds the {bip.shape[-1]} samples of the window")
     chains = np.concatenate([CHAIN_INDEX[c] for c in CHAINS])
     fb = filterbank(cfg.n_freqs, cfg.n_fft, float(FS), cfg.fmin_hz, cfg.fmax_hz, cfg.freq_scale)
     k = needed_bins(fb)  # only the bins below fmax are computed

@@ -30,6 +30,7 @@ from scipy.signal import welch
 from scipy.stats import kurtosis
 
 from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
+from hms.errors import ConfigError
 from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import BIPOLAR_NAMES, CHAIN_INDEX
 from hms.signal.preprocess import SignalConfig, preprocess
@@ -70,10 +71,10 @@ class TabularConfig:
 
     def __post_init__(self) -> None:
         if not 2 <= self.eeg_seconds <= EEG_WINDOW // FS:
-            raise ValueError(f"features.tabular.eeg_seconds must be in [2, 50], got {self.eeg_seconds}")
+            raise ConfigError(f"features.tabular.eeg_seconds must be in [2, 50], got {self.eeg_seconds}")
         bad = [w for w in self.spec_windows_s if not SPEC_STEP_S <= w <= SPEC_WINDOW_ROWS * SPEC_STEP_S]
         if bad or not self.spec_windows_s:
-            raise ValueError(f"features.tabular.spec_windows_s: {bad or 'empty'}; each must be in [2, 600] seconds")
+            raise ConfigError(f"features.tabular.spec_windows_s: {bad or 'empty'}; each must be in [2, 600] seconds")
 
 
 def feature_manifest(cfg: TabularConfig) -> pd.DataFrame:

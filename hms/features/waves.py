@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from hms.constants import EEG_WINDOW_S, FS
+from hms.errors import ConfigError
 from hms.signal.filters import resample
 from hms.signal.montage import N_BIPOLAR
 from hms.signal.preprocess import SignalConfig, preprocess
@@ -28,11 +29,11 @@ class WavesConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.seconds <= EEG_WINDOW_S:
-            raise ValueError(f"features.waves.seconds must be in (0, {EEG_WINDOW_S}], got {self.seconds}")
+            raise ConfigError(f"features.waves.seconds must be in (0, {EEG_WINDOW_S}], got {self.seconds}")
         if self.fs_out < 1 or self.fs_out > FS:
-            raise ValueError(f"features.waves.fs_out must be in [1, {FS}], got {self.fs_out}")
+            raise ConfigError(f"features.waves.fs_out must be in [1, {FS}], got {self.fs_out}")
         if (self.seconds * self.fs_out) % 1:
-            raise ValueError("features.waves.seconds * fs_out must be a whole number of samples")
+            raise ConfigError("features.waves.seconds * fs_out must be a whole number of samples")
 
 
 def waves_shape(cfg: WavesConfig) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from catboost import CatBoostClassifier, Pool
 from scipy.special import entr, softmax
 
 from hms.constants import CLASSES, N_CLASSES
+from hms.errors import ConfigError
 from hms.io import atomic_path
 from hms.metrics import kl_divergence
 from hms.models.spec import ModelConfig
@@ -54,12 +55,12 @@ class CatboostConfig:
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "gpu"):
-            raise ValueError(f"params.yaml catboost.device must be cpu or gpu, not {self.device!r}")
+            raise ConfigError(f"params.yaml catboost.device must be cpu or gpu, not {self.device!r}")
         if self.boosting_type not in ("Plain", "Ordered"):
-            raise ValueError(f"params.yaml catboost.boosting_type must be Plain or Ordered, not {self.boosting_type!r}")
+            raise ConfigError(f"params.yaml catboost.boosting_type must be Plain or Ordered, not {self.boosting_type!r}")
         if self.device == "gpu" and self.rsm < 1:
             # CatBoost supports rsm on GPU only for pairwise losses; refusing beats silently ignoring it.
-            raise ValueError("params.yaml catboost: rsm < 1 is not supported on GPU; set catboost.rsm: 1.0 with device: gpu")
+            raise ConfigError("params.yaml catboost: rsm < 1 is not supported on GPU; set catboost.rsm: 1.0 with device: gpu")
 
 
 def model_params(cfg: CatboostConfig, seed: int, iterations: int) -> dict[str, Any]:

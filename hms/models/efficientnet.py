@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hms.nets.mosaic import MOSAIC_FLIP, ImageConfig, MosaicNet, mosaic_augment
+from hms.train.nn.config import ema_recipe
 from hms.train.nn.family import choice, nn_search_space, nn_spec, uniform
 
 
@@ -19,8 +20,7 @@ class EfficientNetConfig(ImageConfig):
     # From scratch an EfficientNet (depthwise convolutions, squeeze-excite) learns slowly: the shared
     # 3 + 1 epochs left it at kl_hq 0.46, wave's recipe at 2.5x the learning rate reaches 0.33 (docs/neural.md)
     lr_mult: float = 5.0
-    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
-                                                          "stage2_keep_opt": True})
+    loop: dict[str, Any] = ema_recipe()
 
 
 SPEC = dataclasses.replace(nn_spec("efficientnet", "mosaic", EfficientNetConfig, MosaicNet, mosaic_augment, MOSAIC_FLIP),

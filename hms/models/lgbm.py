@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import softmax
 
 from hms.constants import N_CLASSES
+from hms.errors import ConfigError
 from hms.io import write_text
 from hms.metrics import kl_divergence
 from hms.models.spec import ModelConfig
@@ -52,7 +53,7 @@ class LgbmConfig:
 
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "gpu", "cuda"):
-            raise ValueError(f"params.yaml lgbm.device must be cpu, gpu or cuda, not {self.device!r}")
+            raise ConfigError(f"params.yaml lgbm.device must be cpu, gpu or cuda, not {self.device!r}")
 
 
 def booster_params(cfg: LgbmConfig, seed: int) -> dict[str, Any]:

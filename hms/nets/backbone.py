@@ -11,6 +11,7 @@ import timm
 import torch.nn as nn
 
 from hms.constants import N_CLASSES
+from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
 from hms.train.nn.config import NetConfig
 
@@ -26,13 +27,13 @@ class BackboneConfig(NetConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if ":" in self.backbone or "/" in self.backbone:
-            raise ValueError(f"backbone {self.backbone!r}: hub names are refused (nothing is downloaded); "
-                             "use a plain timm name and, for pretrained weights, a local file in `weights`")
+            raise ConfigError(f"backbone {self.backbone!r}: hub names are refused (nothing is downloaded); "
+                              "use a plain timm name and, for pretrained weights, a local file in `weights`")
         if self.weights is not None and not self.pretrained:
-            raise ValueError("weights is set but pretrained is false: set pretrained: true to load it")
+            raise ConfigError("weights is set but pretrained is false: set pretrained: true to load it")
         if self.pretrained and not self.weights:
-            raise ValueError("pretrained: true needs `weights`, a local timm weights file (nothing is downloaded); "
-                             "see docs/weights.md, or set pretrained: false")
+            raise ConfigError("pretrained: true needs `weights`, a local timm weights file (nothing is downloaded); "
+                              "see docs/weights.md, or set pretrained: false")
 
 
 def create_backbone(cfg: BackboneConfig, in_chans: int) -> nn.Module:

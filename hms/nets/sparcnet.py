@@ -18,9 +18,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hms.constants import N_CLASSES
+from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
 from hms.signal.montage import CHAIN_INDEX, N_BIPOLAR
-from hms.train.nn.config import NetConfig
+from hms.train.nn.config import NetConfig, ema_recipe
 
 CHAIN_PAIRS: tuple[int, ...] = CHAIN_INDEX["LL"] + CHAIN_INDEX["RL"] + CHAIN_INDEX["LP"] + CHAIN_INDEX["RP"]  # 16
 CENTRAL: tuple[int, ...] = CHAIN_INDEX["C"]
@@ -43,14 +44,14 @@ class SparcConfig(NetConfig):
     drop_rate: float = 0.3  # before the classifier (paper: 0.5)
     # 6 epochs with EMA: better than the `nn` 3 + 1 (docs/neural.md). No stage 2: measured with 2 stage-2
     # epochs, no fold picked one, so they only cost time (stage 1 does not depend on what follows it)
-    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 0})
+    loop: dict[str, Any] = ema_recipe(stage2_epochs=0)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.blocks or min(self.blocks) < 1:
-            raise ValueError(f"sparcnet.blocks must be a non-empty list of positive counts, got {self.blocks}")
+            raise ConfigError(f"sparcnet.blocks must be a non-empty list of positive counts, got {self.blocks}")
         if self.seconds <= 0 or self.fs <= 0 or self.stem_stride < 1:
-            raise ValueError("sparcnet: seconds and fs must be > 0, stem_stride >= 1")
+            raise ConfigError("sparcnet: seconds and fs must be > 0, stem_stride >= 1")
 
 
 class DenseLayer(nn.Module):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from hms.errors import ConfigError
 from hms.nets.backbone import BackboneConfig, create_backbone
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, needed_bins
@@ -59,14 +60,14 @@ class SpecConfig(BackboneConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.layout not in LAYOUTS:
-            raise ValueError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+            raise ConfigError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
         for key in ("full_win", "zoom_win"):
             if not 0 < getattr(self, key) <= self.n_fft:
-                raise ValueError(f"{key}={getattr(self, key)} must be in 1..n_fft={self.n_fft}")
+                raise ConfigError(f"{key}={getattr(self, key)} must be in 1..n_fft={self.n_fft}")
         if self.full_hop < 1 or self.zoom_hop < 1 or self.n_mels < 2 or self.zoom_seconds < 0:
-            raise ValueError("full_hop and zoom_hop must be >= 1, n_mels >= 2, zoom_seconds >= 0")
+            raise ConfigError("full_hop and zoom_hop must be >= 1, n_mels >= 2, zoom_seconds >= 0")
         if not 0 <= self.mask_prob <= 1:
-            raise ValueError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
+            raise ConfigError(f"mask_prob must be in [0, 1], got {self.mask_prob}")
 
 
 class LogMel(nn.Module):
@@ -100,12 +101,10 @@ class SpecNet(nn.Module):
         self.full = LogMel(cfg, cfg.full_win, cfg.full_hop)
         self.zoom_len = int(round(cfg.zoom_seconds * cfg.fs))
         if self.zoom_len > n_time:
-            raise ValueError(f"zoom_seconds={cfg.zoom_seconds} exceeds the {n_time / cfg.fs:g} s of the waves")
+            raise ConfigError(f"zoom_seconds={cfg.zoom_seconds} exceeds the {n_time / cfg.fs:g} s of the waves")
         self.zoom = LogMel(cfg, cfg.zoom_win, cfg.zoom_hop) if self.zoom_len > 0 else None
         self.band_norm = nn.BatchNorm2d(cfg.n_mels)
         self.backbone = create_backbone(cfg, len(pairs) if cfg.layout == "channels" else 1)
-        # channels-last convolutions are 2-3x faster on CPU (oneDNN) as well as on GPU
-        self.backbone.to(memory_format=torch.channels_last)
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 18, T) -> (B, pairs, n_mels, frames) log mel: the full view with the zoom spliced in."""
@@ -134,7 +133,7 @@ class SpecNet(nn.Module):
         if self.cfg.layout == "stack":
             b, c, f, w = spec.shape
             spec = spec.reshape(b, 1, c * f, w)
-        return self.backbone(spec.contiguous(memory_format=torch.channels_last))
+        return self.backbone(spec)
 
     def _keep(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, 1, F, W) 0/1 SpecAugment masks, the same for every pair of a sample."""

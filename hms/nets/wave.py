@@ -24,10 +24,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hms.constants import N_CLASSES
+from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
 from hms.nets.layers import GeM, alive_mask
 from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, N_BIPOLAR
-from hms.train.nn.config import NetConfig
+from hms.train.nn.config import NetConfig, ema_recipe
 
 LEFT: tuple[int, ...] = CHAIN_INDEX["LL"] + CHAIN_INDEX["LP"] + CHAIN_INDEX["C"]
 RIGHT: tuple[int, ...] = tuple(int(BIPOLAR_FLIP[i]) for i in LEFT)  # the mirror of each left pair
@@ -52,18 +53,17 @@ class WaveConfig(NetConfig):
     flip_prob: float = 0.0
     tta_flip: bool = False
     # the recipe that measured best for this net (docs/neural.md): 6 + 2 epochs, EMA, stage 2 keeping AdamW's moments
-    loop: dict[str, Any] = field(default_factory=lambda: {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2,
-                                                          "stage2_keep_opt": True})
+    loop: dict[str, Any] = ema_recipe()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not (len(self.widths) == len(self.kernels) == len(self.pools)) or not self.widths:
-            raise ValueError(f"wave: widths {self.widths}, kernels {self.kernels} and pools {self.pools} must have the "
-                             "same, non-zero length")
+            raise ConfigError(f"wave: widths {self.widths}, kernels {self.kernels} and pools {self.pools} must have the "
+                              "same, non-zero length")
         if any(k % 2 == 0 for k in self.kernels) or self.stem_kernel % 2 == 0:
-            raise ValueError("wave: kernels and stem_kernel must be odd (same-length convolutions)")
+            raise ConfigError("wave: kernels and stem_kernel must be odd (same-length convolutions)")
         if self.stem_stride < 1 or min(self.pools) < 1 or self.fs <= 0:
-            raise ValueError("wave: stem_stride and pools must be >= 1, fs > 0")
+            raise ConfigError("wave: stem_stride and pools must be >= 1, fs > 0")
 
 
 class ResStage(nn.Module):

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hms.constants import CLASSES, CONSENSUS
+from hms.errors import ConfigError
 from hms.recording import defaults
 
 PATTERNS: tuple[str, ...] = CLASSES[:5]  # seizure, lpd, gpd, lrda, grda
@@ -34,9 +35,9 @@ class EventConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
-            raise ValueError(f"event threshold must be in (0, 1), got {self.threshold}")
+            raise ConfigError(f"event threshold (--threshold) must be in (0, 1), got {self.threshold}")
         if self.min_duration_s < 0 or self.merge_gap_s < 0 or self.smooth_s < 0:
-            raise ValueError("event durations (min duration, merge gap, smoothing) must be >= 0")
+            raise ConfigError("event durations (--min-duration, --merge-gap, --smooth) must be >= 0")
 
 
 def smooth(p: np.ndarray, width: int) -> np.ndarray:

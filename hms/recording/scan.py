@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from hms.constants import CLASSES, CONSENSUS
 from hms.data.errors import DataError
+from hms.errors import ConfigError
 from hms.io import write_csv, write_json, write_parquet
 from hms.recording.events import EventConfig, find_events
 from hms.recording.predict import batch_features, feature_specs, load_models
@@ -159,6 +160,8 @@ def scan_recording(recording: str | Path, models_dir: str | Path, out_dir: str |
         rec = open_recording(recording, allow_missing=opts.allow_missing, allow_truncated=opts.allow_truncated)
     try:
         grid = WindowGrid(rec.n, opts.step_s)
+    except ConfigError:  # a bad --step, not a fault of the recording
+        raise
     except ValueError as exc:
         raise DataError(rec.path, str(exc)) from None
     with timer("load models"):

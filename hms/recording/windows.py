@@ -37,6 +37,7 @@ import numpy as np
 from scipy import signal as sps
 
 from hms.constants import CENTER_START, EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_COLUMNS, SPEC_STEP_S, SPEC_WINDOW_ROWS
+from hms.errors import ConfigError
 from hms.recording.read import Recording
 from hms.recording.timing import StepTimer
 from hms.signal.filters import resample
@@ -62,7 +63,7 @@ class WindowGrid:
     def __post_init__(self) -> None:
         hop = self.step_s * FS
         if self.step_s <= 0 or abs(hop - round(hop)) > 1e-6:
-            raise ValueError(f"--step must be a positive multiple of {1 / FS:g} s, got {self.step_s}")
+            raise ConfigError(f"--step must be a positive multiple of {1 / FS:g} s, got {self.step_s}")
         if self.n_samples < EEG_WINDOW:
             raise ValueError(f"the recording lasts {self.n_samples / FS:.1f} s, shorter than the 50 s EEG context of one window")
 

@@ -13,18 +13,20 @@ from functools import lru_cache
 import numpy as np
 from scipy import signal as sps
 
+from hms.errors import ConfigError
+
 
 @lru_cache(maxsize=32)
 def butter_bandpass_sos(low_hz: float, high_hz: float, fs: float, order: int) -> np.ndarray:
     if not 0 < low_hz < high_hz < fs / 2:
-        raise ValueError(f"band-pass {low_hz}-{high_hz} Hz must satisfy 0 < low < high < fs/2 = {fs / 2}")
+        raise ConfigError(f"band-pass {low_hz}-{high_hz} Hz (features.signal.band_hz) must satisfy 0 < low < high < fs/2 = {fs / 2}")
     return sps.butter(order, [low_hz, high_hz], btype="bandpass", fs=fs, output="sos")
 
 
 @lru_cache(maxsize=32)
 def notch_sos(freq_hz: float, fs: float, q: float) -> np.ndarray:
     if not 0 < freq_hz < fs / 2:
-        raise ValueError(f"notch at {freq_hz} Hz must lie in (0, fs/2 = {fs / 2})")
+        raise ConfigError(f"notch at {freq_hz} Hz (features.signal.notch_hz) must lie in (0, fs/2 = {fs / 2})")
     b, a = sps.iirnotch(freq_hz, q, fs=fs)
     return sps.tf2sos(b, a)
 

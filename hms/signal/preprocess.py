@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from hms.constants import FS, SCALP_CHANNELS
+from hms.errors import ConfigError
 from hms.signal.artifacts import mask_eeg_artifacts
 from hms.signal.clean import fill_gaps
 from hms.signal.filters import bandpass, notch
@@ -37,10 +38,10 @@ class SignalConfig:
     def __post_init__(self) -> None:
         if self.band_hz is not None:
             if len(self.band_hz) != 2:
-                raise ValueError(f"features.signal.band_hz must be [low, high] or null, got {self.band_hz}")
+                raise ConfigError(f"features.signal.band_hz must be [low, high] or null, got {self.band_hz}")
             self.band_hz = [float(v) for v in self.band_hz]
         if self.max_gap_s < 0:
-            raise ValueError("features.signal.max_gap_s must be >= 0")
+            raise ConfigError("features.signal.max_gap_s must be >= 0")
 
 
 

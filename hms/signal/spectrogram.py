@@ -18,6 +18,8 @@ from scipy import fft as sfft
 from scipy import sparse
 from scipy.signal import get_window
 
+from hms.errors import ConfigError
+
 FreqScale = Literal["mel", "linear"]
 
 
@@ -47,7 +49,7 @@ def power_bins_major(x: np.ndarray, n_fft: int, win_length: int, hop: int, n_bin
     cosines of e and the imaginary part the sines of o: two (n_bins, c) @ (c, frames) products,
     half the work of projecting the whole frame (the centre's phase shift drops out of |X|^2)."""
     if win_length > n_fft or (n_fft - win_length) % 2:
-        raise ValueError(f"win_length {win_length} must be <= n_fft {n_fft} with an even difference")
+        raise ConfigError(f"win_length {win_length} must be <= n_fft {n_fft} with an even difference")
     n_full = n_fft // 2 + 1
     n_bins = n_full if n_bins is None else min(int(n_bins), n_full)
     x = np.asarray(x, dtype=np.float32)
@@ -111,14 +113,14 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 def filterbank(n_bands: int, n_fft: int, fs: float, fmin: float, fmax: float, scale: FreqScale = "mel") -> np.ndarray:
     """(n_bands, n_fft // 2 + 1) triangular, area-normalised filters with centres equally spaced on `scale`."""
     if not 0 <= fmin < fmax <= fs / 2:
-        raise ValueError(f"filter bank range {fmin}-{fmax} Hz must satisfy 0 <= fmin < fmax <= fs/2 = {fs / 2}")
+        raise ConfigError(f"filter bank range {fmin}-{fmax} Hz (fmin_hz, fmax_hz) must satisfy 0 <= fmin < fmax <= fs/2 = {fs / 2}")
     fft_freqs = np.linspace(0, fs / 2, n_fft // 2 + 1)
     if scale == "mel":
         edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_bands + 2))
     elif scale == "linear":
         edges = np.linspace(fmin, fmax, n_bands + 2)
     else:
-        raise ValueError(f"freq_scale must be 'mel' or 'linear', not {scale!r}")
+        raise ConfigError(f"freq_scale must be 'mel' or 'linear', not {scale!r}")
     fdiff = np.diff(edges)
     ramps = edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from hms.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -51,12 +53,12 @@ PRESETS: dict[str, SynthConfig] = {
 def get_config(size: str = "default", n_train_eegs: int | None = None, n_test_eegs: int | None = None) -> SynthConfig:
     """The preset `size`, with the eeg counts overridden where given."""
     if size not in PRESETS:
-        raise ValueError(f"synth.size must be one of {sorted(PRESETS)}, not {size!r} (params.yaml block 'synth')")
+        raise ConfigError(f"synth.size must be one of {sorted(PRESETS)}, not {size!r} (params.yaml block 'synth')")
     cfg = PRESETS[size]
     over = {k: v for k, v in (("n_train_eegs", n_train_eegs), ("n_test_eegs", n_test_eegs)) if v is not None}
     for k, v in over.items():
         if int(v) < 1:
-            raise ValueError(f"synth.{k} must be >= 1, not {v}")
+            raise ConfigError(f"synth.{k} must be >= 1, not {v}")
     return dataclasses.replace(cfg, **{k: int(v) for k, v in over.items()})
 
 
@@ -72,4 +74,4 @@ class SynthParams:
     def __post_init__(self) -> None:
         get_config(self.size, self.n_train_eegs, self.n_test_eegs)  # validates the size and the counts
         if self.workers < 1:
-            raise ValueError(f"synth.workers must be >= 1, not {self.workers}")
+            raise ConfigError(f"synth.workers must be >= 1, not {self.workers}")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hms.constants import CONSENSUS, EEG_WINDOW_S, HQ_MIN_VOTES, N_CLASSES, SPEC_WINDOW_S, TRAIN_COLUMNS, VOTE_COLS
+from hms.errors import ConfigError
 from hms.seed import derive_seed
 from hms.synth.config import SynthConfig
 
@@ -155,7 +156,7 @@ def _draw_train(cfg: SynthConfig, seed: int, attempt: int) -> tuple[pd.DataFrame
         if total >= cfg.n_train_eegs:
             break
     if total < cfg.n_train_eegs:
-        raise ValueError(f"synth: asked for {cfg.n_train_eegs} train eegs, the (capped) real structure gives {total}")
+        raise ConfigError(f"synth.n_train_eegs: asked for {cfg.n_train_eegs} train eegs, the (capped) real structure gives {total}")
 
     # Patients: invented, several spectrograms (hence eegs) each, a patient within one real fold.
     n_patients = int(min(len(groups), max(cfg.min_patients, round(cfg.n_train_eegs / cfg.eegs_per_patient))))
@@ -270,9 +271,9 @@ def sample_labels(cfg: SynthConfig, seed: int) -> LabelPlan:
         if _acceptable(train, cfg):
             break
     else:
-        raise ValueError(f"synth: no label sample of {cfg.n_train_eegs} eegs had >= {cfg.min_per_class} eegs per class and "
-                         f">= {cfg.min_hq_eegs} eegs with >= {HQ_MIN_VOTES} votes in {cfg.max_redraws} draws; "
-                         "use more train eegs")
+        raise ConfigError(f"synth: no label sample of {cfg.n_train_eegs} eegs had >= {cfg.min_per_class} eegs per class and "
+                          f">= {cfg.min_hq_eegs} eegs with >= {HQ_MIN_VOTES} votes in {cfg.max_redraws} draws; "
+                          "use more train eegs (synth.n_train_eegs)")
     if attempt:
         log.info("label sample redrawn %d time(s) to contain every class and enough >= 10-vote eegs", attempt)
     test, test_specs = _draw_test(cfg, seed, train, taken)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hms.constants import CLASSES, CONSENSUS, EEG_CHANNELS, FS
+from hms.errors import ConfigError
 from hms.recording.defaults import DEFAULT_SCRIPT, LABEL_SCHEMES as LABEL_SCHEME_NAMES
 from hms.seed import derive_seed
 from hms.synth.signal import eeg_state, patient_traits, synthesize
@@ -52,16 +53,16 @@ def parse_script(script: str, total_minutes: float | None = None) -> list[Segmen
         kind, _, minutes = part.partition(":")
         kind = kind.strip().lower()
         if kind not in SEGMENT_KINDS:
-            raise ValueError(f"script segment {part!r}: kind must be one of {SEGMENT_KINDS}")
+            raise ConfigError(f"script segment {part!r}: kind must be one of {SEGMENT_KINDS}")
         try:
             m = float(minutes)
         except ValueError:
-            raise ValueError(f"script segment {part!r}: expected KIND:MINUTES, e.g. lpd:5") from None
+            raise ConfigError(f"script segment {part!r}: expected KIND:MINUTES, e.g. lpd:5") from None
         if m <= 0:
-            raise ValueError(f"script segment {part!r}: minutes must be > 0")
+            raise ConfigError(f"script segment {part!r}: minutes must be > 0")
         segs.append(Segment(kind, m * 60))
     if not segs:
-        raise ValueError("empty script")
+        raise ConfigError("empty script (--script)")
     if total_minutes is not None:
         scale = total_minutes * 60 / sum(s.seconds for s in segs)
         segs = [Segment(s.kind, float(round(s.seconds * scale))) for s in segs]
@@ -152,11 +153,11 @@ def write_synth_recording(out: Path, minutes: float = 60.0, script: str = DEFAUL
     """Write out (.edf), its truth (<stem>.segments.csv) and optionally <stem>.parquet (200 Hz only)."""
     out = Path(out)
     if out.suffix.lower() != ".edf":
-        raise ValueError(f"{out}: the output must be an .edf path (the parquet and segments.csv go beside it)")
+        raise ConfigError(f"{out}: the output must be an .edf path (the parquet and segments.csv go beside it)")
     if parquet and fs != FS:
-        raise ValueError(f"the Kaggle parquet layout is 200 Hz; drop --parquet or use --fs {FS}")
+        raise ConfigError(f"the Kaggle parquet layout is 200 Hz; drop --parquet or use --fs {FS}")
     if labels not in LABEL_SCHEMES:
-        raise ValueError(f"labels must be one of {list(LABEL_SCHEME_NAMES)}")
+        raise ConfigError(f"labels must be one of {list(LABEL_SCHEME_NAMES)}")
     segs = parse_script(script, minutes)
     x, truth = synth_recording(segs, seed=seed, fs=fs, pattern_share=pattern_share)
     written = {"edf": str(write_edf(x, fs, out, truth, labels))}

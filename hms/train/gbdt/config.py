@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hms.errors import ConfigError
+
 
 @dataclass
 class GbdtConfig:
@@ -21,6 +23,6 @@ class GbdtConfig:
 
     def __post_init__(self) -> None:
         if self.weight_cap < 1 or self.weight_power < 0:
-            raise ValueError("params.yaml gbdt: weight_cap must be >= 1 and weight_power >= 0")
+            raise ConfigError("params.yaml gbdt: weight_cap must be >= 1 and weight_power >= 0")
         if self.hq_valid not in ("hq", "all"):
-            raise ValueError(f"params.yaml gbdt.hq_valid must be 'hq' or 'all', not {self.hq_valid!r}")
+            raise ConfigError(f"params.yaml gbdt.hq_valid must be 'hq' or 'all', not {self.hq_valid!r}")

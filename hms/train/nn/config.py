@@ -7,9 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hms.errors import ConfigError
+
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
 NORMALIZE = ("none", "sample", "fixed")
+
+# The recipe that made the from-scratch nets learn in the CPU budget (docs/neural.md): 6 + 2 epochs, an
+# EMA of the weights, stage 2 continuing stage 1's AdamW moments. A model adopts it as its `loop` block.
+EMA_RECIPE: dict[str, Any] = {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2, "stage2_keep_opt": True}
+
+
+def ema_recipe(**changes: Any) -> Any:
+    """A dataclass field whose default is EMA_RECIPE with `changes` applied."""
+    return field(default_factory=lambda: {**EMA_RECIPE, **changes})
 
 
 @dataclass
@@ -39,7 +50,9 @@ class LoopConfig:
     select_on: str = "kl_hq"  # validation metric that picks each fold's best epoch: kl_hq | kl_all
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     amp: str = "auto"  # auto (bf16 if supported, else fp16, on cuda; off on cpu) | bf16 | fp16 | off
-    channels_last: bool = True  # 4D inputs on cuda
+    # 2D convolution weights in channels-last memory format, which oneDNN (CPU) and cuDNN (GPU) convolutions
+    # run 2-3x faster (measured on CPU, docs/neural.md); the inputs follow the weights. No effect on 1D nets.
+    channels_last: bool = True
     threads: int = 0  # torch CPU threads; 0 = the cores this process may use (capped by OMP_NUM_THREADS)
     num_workers: int = -1  # DataLoader workers; -1 = 0 on cpu, min(8, cores - 1) on cuda
     # > 1: DDP over this many processes (one per GPU; gloo processes on CPU), torchrun per fold
@@ -48,26 +61,26 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"nn.optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
+            raise ConfigError(f"nn.optimizer must be one of {OPTIMIZERS}, not {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"nn.schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+            raise ConfigError(f"nn.schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.select_on not in ("kl_hq", "kl_all"):
-            raise ValueError(f"nn.select_on must be kl_hq or kl_all, not {self.select_on!r}")
+            raise ConfigError(f"nn.select_on must be kl_hq or kl_all, not {self.select_on!r}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
-            raise ValueError(f"nn.amp must be auto, bf16, fp16 or off, not {self.amp!r}")
+            raise ConfigError(f"nn.amp must be auto, bf16, fp16 or off, not {self.amp!r}")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"nn.device must be auto, cpu or cuda, not {self.device!r}")
+            raise ConfigError(f"nn.device must be auto, cpu or cuda, not {self.device!r}")
         if self.epochs < 1 or self.stage2_epochs < 0 or self.batch_size < 1:
-            raise ValueError("nn: epochs must be >= 1, stage2_epochs >= 0, batch_size >= 1")
+            raise ConfigError("nn: epochs must be >= 1, stage2_epochs >= 0, batch_size >= 1")
         if not 0 <= self.warmup_frac < 1:
-            raise ValueError(f"nn.warmup_frac must be in [0, 1), got {self.warmup_frac}")
+            raise ConfigError(f"nn.warmup_frac must be in [0, 1), got {self.warmup_frac}")
         if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"nn.ema_decay must be in [0, 1), got {self.ema_decay}")
+            raise ConfigError(f"nn.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.lq_weight < 0 or self.lr <= 0:
-            raise ValueError("nn.lq_weight must be >= 0 and nn.lr > 0")
+            raise ConfigError("nn.lq_weight must be >= 0 and nn.lr > 0")
         if self.ddp_processes < 1 or self.batch_size % self.ddp_processes:
-            raise ValueError(f"nn.ddp_processes must be >= 1 and divide nn.batch_size (the global batch): "
-                             f"{self.ddp_processes} and {self.batch_size}")
+            raise ConfigError(f"nn.ddp_processes must be >= 1 and divide nn.batch_size (the global batch): "
+                              f"{self.ddp_processes} and {self.batch_size}")
 
 
 @dataclass
@@ -89,15 +102,15 @@ class NetConfig:
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE:
-            raise ValueError(f"normalize must be one of {NORMALIZE}, not {self.normalize!r}")
+            raise ConfigError(f"normalize must be one of {NORMALIZE}, not {self.normalize!r}")
         if self.lr_mult <= 0 or self.scale <= 0:
-            raise ValueError("lr_mult and scale must be > 0")
+            raise ConfigError("lr_mult and scale must be > 0")
         for key in ("flip_prob", "mixup_prob"):
             if not 0 <= getattr(self, key) <= 1:
-                raise ValueError(f"{key} must be in [0, 1], got {getattr(self, key)}")
+                raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)}")
         unknown = sorted(set(self.loop) - set(LoopConfig.__dataclass_fields__))
         if unknown:
-            raise ValueError(f"loop: unknown key(s) {unknown}; known: {sorted(LoopConfig.__dataclass_fields__)}")
+            raise ConfigError(f"loop: unknown key(s) {unknown}; known: {sorted(LoopConfig.__dataclass_fields__)}")
 
 
 def effective_loop(shared: LoopConfig, own: NetConfig) -> LoopConfig:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ContextManager
 
 import torch
+import torch.nn as nn
 
 from hms.train.nn.config import LoopConfig
 
@@ -43,7 +44,7 @@ def available_cores() -> int:
     return min(cores, int(omp)) if omp.isdigit() and int(omp) > 0 else cores
 
 
-def make_runtime(cfg: LoopConfig, image_model: bool) -> Runtime:
+def make_runtime(cfg: LoopConfig) -> Runtime:
     threads = cfg.threads if cfg.threads > 0 else available_cores()
     torch.set_num_threads(threads)
     if cfg.device == "cuda" and not torch.cuda.is_available():
@@ -62,8 +63,16 @@ def make_runtime(cfg: LoopConfig, image_model: bool) -> Runtime:
     if workers < 0:
         # CPU: the main process already uses every core for the math; workers would only compete.
         workers = min(8, max(available_cores() - 1, 0)) if use_cuda else 0
-    rt = Runtime(device, amp_dtype, bool(use_cuda and cfg.channels_last and image_model), workers, use_cuda)
+    rt = Runtime(device, amp_dtype, cfg.channels_last, workers, use_cuda)
     if (rt, threads) not in _LOGGED:
         _LOGGED.add((rt, threads))
         log.info("device %s, amp %s, %d torch threads, %d loader workers", device, amp_dtype, threads, workers)
     return rt
+
+
+def place(model: nn.Module, rt: Runtime) -> nn.Module:
+    """Move a net to the runtime's device and, with `channels_last`, its 2D convolution weights to that
+    memory format: the convolutions then run channels-last whatever the input's layout (oneDNN and cuDNN
+    follow the weights), at the same values. 1D and linear weights are not 4D and stay as they are."""
+    model = model.to(rt.device)
+    return model.to(memory_format=torch.channels_last) if rt.channels_last else model

@@ -43,6 +43,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hms.errors import ConfigError
 from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ def fit_fold(name: str, cfg: ModelConfig, inputs: FoldInputs, log_step: CurveLog
     loop = effective_loop(cfg.shared, cfg.own)
     cuda = torch.cuda.is_available() and loop.device != "cpu"
     if cuda and torch.cuda.device_count() < processes:
-        raise ValueError(f"nn.ddp_processes={processes} but torch sees {torch.cuda.device_count()} GPU(s); "
-                         "set nn.ddp_processes to the number of GPUs (or fewer)")
+        raise ConfigError(f"nn.ddp_processes={processes} but torch sees {torch.cuda.device_count()} GPU(s); "
+                          "set nn.ddp_processes to the number of GPUs (or fewer)")
     with tempfile.TemporaryDirectory(prefix=f"hms-ddp-{name}-") as tmp:
         job = Path(tmp)
         x = inputs.x

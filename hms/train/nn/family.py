@@ -18,7 +18,7 @@ from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig, Model
 from hms.train.nn import distributed
 from hms.train.nn.config import LoopConfig, NetConfig, effective_loop
 from hms.train.nn.data import Augment
-from hms.train.nn.device import Runtime, make_runtime
+from hms.train.nn.device import Runtime, make_runtime, place
 from hms.train.nn.loop import predict_rows, train_fold
 
 Build = Callable[[Any, tuple[int, ...]], nn.Module]  # (net config, input shape without batch) -> module
@@ -29,8 +29,8 @@ class UntrustedCheckpointError(ConfigError):
     """A fold checkpoint that torch refuses to load as plain tensors (weights_only=True) or cannot read."""
 
 
-def _runtime(cfg: ModelConfig, input_shape: tuple[int, ...]) -> Runtime:
-    return make_runtime(effective_loop(cfg.shared, cfg.own), image_model=len(input_shape) == 3)
+def _runtime(cfg: ModelConfig) -> Runtime:
+    return make_runtime(effective_loop(cfg.shared, cfg.own))
 
 
 Suggest = Callable[[Any, str], Any]  # (optuna trial, dotted params key) -> the suggested value
@@ -75,7 +75,7 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         loop = effective_loop(cfg.shared, cfg.own)
         if loop.ddp_processes > 1 and distributed.world()[1] == 1:  # several GPUs: torchrun runs this fold
             return distributed.fit_fold(name, cfg, inputs, log, loop.ddp_processes)
-        rt = _runtime(cfg, shape)
+        rt = _runtime(cfg)
         result = train_fold(lambda: build(cfg.own, shape), cfg.own, loop, rt, inputs, augment(cfg.own, shape), perm,
                             on_epoch=log, name=name)
         info = {"best_epoch": result.best_epoch, "best_score": result.best_score, "seconds": round(result.seconds, 2),
@@ -86,12 +86,12 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         shape = tuple(x.shape[1:])
         loop = effective_loop(cfg.shared, cfg.own)
         rows = np.arange(len(x)) if rows is None else np.asarray(rows)
-        probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg, shape), loop.eval_batch_size)
+        probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg), loop.eval_batch_size)
         return probs
 
     def predict_mean(cfg: ModelConfig, models: list[nn.Module], x: np.ndarray) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
-        probs, _ = predict_rows(models, x, np.arange(len(x)), cfg.own, perm, _runtime(cfg, tuple(x.shape[1:])),
+        probs, _ = predict_rows(models, x, np.arange(len(x)), cfg.own, perm, _runtime(cfg),
                                 loop.eval_batch_size)
         return probs
 
@@ -113,11 +113,7 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
             raise UntrustedCheckpointError(f"untrusted or corrupt checkpoint {path}: it is not a plain state dict "
                                            f"of the {name} net ({type(exc).__name__}); retrain the model "
                                            f"(dvc repro train@{name})") from None
-        rt = _runtime(cfg, tuple(input_shape))
-        model = model.to(rt.device)
-        if rt.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model.eval()
+        return place(model, _runtime(cfg)).eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
                      fit_fold=fit_fold, predict=predict, predict_mean=predict_mean, save=save, load=load, suffix=".pt",

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from hms.constants import HQ_MIN_VOTES, N_CLASSES
+from hms.errors import ConfigError
 from hms.metrics import cv_scores
 from hms.models.spec import CurveLogger, FoldInputs
 from hms.seed import derive_seed, seed_everything
@@ -24,7 +25,7 @@ from hms.train.loss import kl_loss
 from hms.train.nn import distributed as ddp
 from hms.train.nn.config import LoopConfig, NetConfig
 from hms.train.nn.data import Augment, FeatureDataset
-from hms.train.nn.device import Runtime
+from hms.train.nn.device import Runtime, place
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float) -> list[Stage]:
     else:
         rows1, w1 = rows, np.where(hq, 1.0, loop.lq_weight).astype(np.float32)
     if len(rows1) == 0:
-        raise ValueError("nn: no training eegs in this fold (hq_only with no eeg of >= 10 votes?)")
+        raise ConfigError("nn.hq_only: no training eeg of this fold has >= 10 votes; set nn.hq_only: false")
     stages = [Stage("stage1", rows1, w1, loop.epochs, lr)]
     if loop.stage2_epochs > 0:
         if hq.sum() == 0:
@@ -146,10 +147,7 @@ def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np
 
 
 def _to_device(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
-    x = x.to(rt.device, non_blocking=rt.pin_memory)
-    if rt.channels_last and x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    return x.to(rt.device, non_blocking=rt.pin_memory)
 
 
 def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig, rt: Runtime, inputs: FoldInputs,
@@ -163,9 +161,7 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     # deterministic mode also fills every new tensor with NaN to expose reads of uninitialised
     # memory: a debugging aid that costs ~20% of a CPU step and changes no result
     torch.utils.deterministic.fill_uninitialized_memory = False
-    model = build().to(rt.device)
-    if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = place(build(), rt)
     model, net = ddp.wrap(model, rt.device)  # net: the DDP module under torchrun (distributed.py), else model
     scaler = torch.amp.GradScaler(rt.device.type) if rt.needs_scaler else None
     mix_gen = torch.Generator().manual_seed(derive_seed(seed, "mixup"))
