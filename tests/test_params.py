@@ -170,6 +170,8 @@ BAD_SETTINGS = [
     ("wave.loop.optimizer", _loop_override, "nn.optimizer must be one of"),
     ("wave.widths", lambda: _model_config("wave", {}, {"widths": [8, 16], "kernels": [5]}), r"wave: widths \[8, 16\], kernels \[5\]"),
     ("resnet.zoom_seconds", _zoom_longer_than_waves, "zoom_seconds=60.0 exceeds the 50 s of the waves"),
+    ("efficientnet.drop_path_rate", lambda: _model_config("efficientnet", {}, {"drop_path_rate": 1.0}),
+     "drop_rate and drop_path_rate must be in"),
     ("gbdt.weight_cap", lambda: _model_config("lgbm", {"weight_cap": 0}, {}), "gbdt: weight_cap must be >= 1"),
     ("catboost.rsm", lambda: _model_config("catboost", {}, {"device": "gpu"}), "rsm < 1 is not supported on GPU"),
     ("features.waves.fs_out", lambda: _features("waves", {"waves": {"fs_out": 500}}), "features.waves.fs_out must be in"),

@@ -22,6 +22,9 @@ class BackboneConfig(NetConfig):
     pretrained: bool = False  # true: initialise from ImageNet weights in the local file `weights`
     weights: str | None = None  # local timm weights file (.safetensors / .pth / .bin), see docs/weights.md
     drop_rate: float = 0.2
+    # stochastic depth: each residual block is skipped with a probability rising to this value in the
+    # last block (timm); the 3rd place HMS solution trained its 2D nets with 0.2. 0 = off
+    drop_path_rate: float = 0.0
     global_pool: str = "avg"
 
     def __post_init__(self) -> None:
@@ -31,6 +34,8 @@ class BackboneConfig(NetConfig):
                               "use a plain timm name and, for pretrained weights, a local file in `weights`")
         if self.weights is not None and not self.pretrained:
             raise ConfigError("weights is set but pretrained is false: set pretrained: true to load it")
+        if not 0 <= self.drop_path_rate < 1 or not 0 <= self.drop_rate < 1:
+            raise ConfigError(f"drop_rate and drop_path_rate must be in [0, 1), got {self.drop_rate}, {self.drop_path_rate}")
         if self.pretrained and not self.weights:
             raise ConfigError("pretrained: true needs `weights`, a local timm weights file (nothing is downloaded); "
                               "see docs/weights.md, or set pretrained: false")
@@ -48,6 +53,7 @@ def create_backbone(cfg: BackboneConfig, in_chans: int) -> nn.Module:
     # belt and braces: even a misconfigured timm must not reach the Hugging Face hub
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     net = timm.create_model(cfg.backbone, pretrained=cfg.pretrained, in_chans=in_chans, num_classes=N_CLASSES,
-                            drop_rate=cfg.drop_rate, global_pool=cfg.global_pool, **kwargs)
+                            drop_rate=cfg.drop_rate, drop_path_rate=cfg.drop_path_rate, global_pool=cfg.global_pool,
+                            **kwargs)
     small_init_head(net.get_classifier())
     return net
