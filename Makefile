@@ -16,13 +16,17 @@ LOCK_REPORT := .lock-report.json
 .PHONY: repro test env lock
 env: $(VENV)/.installed
 
-# --no-compile: pip would byte-compile all ~19,000 .py files of the environment (about 30 s on one core);
-# Python compiles, and caches, only the modules a run imports, on first import.
+# Byte-compile the environment once, on every core, instead of pip's one-core pass (--no-compile). Do not
+# leave it to Python's first imports: with PYTHONDONTWRITEBYTECODE set (as on the 2-core CI machine) nothing
+# is cached, and every stage would recompile torch, timm, ... at start, about 9 s each (docs/install.md).
+# compileall's status is ignored: a few third-party files are for other Python versions (e.g. torch's
+# py312_intrinsics.py) and are never imported.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade -c constraints.txt pip
 	$(if $(TORCH_INDEX),$(BIN)/pip install -q --no-compile -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/pip install -q --no-compile -c constraints.txt -e '.[$(EXTRAS)]'
+	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	touch $@
 
 repro: $(VENV)/.installed
