@@ -18,7 +18,7 @@ env: $(VENV)/.installed
 
 # Byte-compile the environment once, on every core, instead of pip's one-core pass (--no-compile). Do not
 # leave it to Python's first imports: with PYTHONDONTWRITEBYTECODE set (as on the 2-core CI machine) nothing
-# is cached, and every stage would recompile torch, timm, ... at start, about 9 s each (docs/install.md).
+# is cached, and every process would recompile torch, timm, ... at start: up to 9 s each (docs/install.md).
 # compileall's status is ignored: a few third-party files are for other Python versions (e.g. torch's
 # py312_intrinsics.py) and are never imported.
 $(VENV)/.installed: pyproject.toml constraints.txt
