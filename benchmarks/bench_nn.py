@@ -111,7 +111,7 @@ def speed(name: str, params: dict[str, Any], amp: str, steps: int, reps: int) ->
         infer(xb)
     _sync(rt.device)
     infer_sps = max(1, reps // 5) * len(xb) / (time.perf_counter() - t)
-    return {"model": name, "net": getattr(cfg, "backbone", "wave1d"), "input": list(shape),
+    return {"model": name, "net": getattr(cfg, "backbone", None) or type(model).__name__, "input": list(shape),
             "image_size": getattr(cfg, "image_size", None), "device": str(rt.device),
             "amp": str(rt.amp_dtype).replace("torch.", "") if rt.amp_dtype else "off", "threads": torch.get_num_threads(),
             "batch_size": loop.batch_size, "train_samples_per_s": round(train_sps, 1),

@@ -24,8 +24,9 @@ from hms.nets.mosaic import MOSAIC_FLIP, mosaic_augment, tile
 from hms.predictions import check_probabilities
 from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS
 from hms.train.loss import kl_loss
-from hms.train.nn.data import FeatureDataset
+from hms.train.nn.data import FeatureDataset, shift_time
 from hms.train.nn.device import make_runtime, place
+from hms.train.nn.loop import smooth_few_votes
 from hms.train.nn.family import UntrustedCheckpointError
 from tests import modelkit
 from tests.test_models import toy_params
@@ -289,3 +290,48 @@ def test_fold_mean_in_one_pass_equals_fold_by_fold(name: str, tiny_params, tmp_p
     x = np.asarray(x)
     by_fold = sum(trained.spec.predict(trained.cfg, m, x, None) for m in trained.models) / len(trained.models)
     np.testing.assert_array_equal(trained.predict(x), by_fold)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_tta_shifts_average_the_shifted_inputs(name: str) -> None:
+    """With `tta_shifts`, a prediction is the mean over the input, its zero-filled time shifts and (with
+    `tta_flip`) the flips of all of them: the same numbers as predicting each view alone and averaging."""
+    spec = get_spec(name)
+    shape = DEFAULT_SHAPES[spec.features]
+    cfg = spec.config({}, {**SMALL[name], "tta_flip": True, "tta_shifts": [3, -5]})
+    plain = dataclasses.replace(cfg, own=dataclasses.replace(cfg.own, tta_flip=False, tta_shifts=[]))
+    torch.manual_seed(0)
+    model = spec.build(cfg, shape).eval()
+    x = np.random.default_rng(0).standard_normal((5, *shape)).astype(np.float32)
+    flip = list(MOSAIC_FLIP if spec.features == "mosaic" else BIPOLAR_FLIP)
+    views = [x, shift_time(x, 3), shift_time(x, -5)]
+    views += [v[:, flip] for v in views]
+    expected = np.mean([spec.predict(plain, model, np.ascontiguousarray(v), None) for v in views], axis=0)
+    np.testing.assert_allclose(spec.predict(cfg, model, x, None), expected, rtol=0, atol=1e-12)
+    shifted = torch.from_numpy(x)
+    assert torch.equal(shift_time(shifted, 3), torch.from_numpy(shift_time(x, 3)))
+
+
+def test_scan_without_tta_drops_the_shifts_too() -> None:
+    from hms.models.trained import TrainedModel
+    from hms.recording.predict import _for_scan
+
+    spec = get_spec("wave")
+    model = TrainedModel(spec, spec.config({}, {}), {}, [])
+    assert model.cfg.own.tta_shifts == [4]
+    assert _for_scan(model, tta=True).cfg.own.tta_shifts == [4]
+    off = _for_scan(model, tta=False).cfg.own
+    assert off.tta_shifts == [] and not off.tta_flip
+
+
+def test_label_smoothing_touches_only_few_vote_eegs() -> None:
+    from hms.train.nn.config import LoopConfig
+
+    y = np.array([[1.0, 0, 0, 0, 0, 0], [0, 0.5, 0.5, 0, 0, 0], [0.2, 0.8, 0, 0, 0, 0]])
+    n_votes = np.array([1, 3, 10])
+    assert smooth_few_votes(y, n_votes, LoopConfig()) is y  # smooth_eps 0 = off
+    out = smooth_few_votes(y, n_votes, LoopConfig(smooth_eps=0.3, smooth_votes=3))
+    np.testing.assert_allclose(out[0], [0.75, 0.05, 0.05, 0.05, 0.05, 0.05])
+    np.testing.assert_allclose(out[1], 0.7 * y[1] + 0.05)
+    np.testing.assert_array_equal(out[2], y[2])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)

@@ -172,6 +172,8 @@ BAD_SETTINGS = [
     ("resnet.zoom_seconds", _zoom_longer_than_waves, "zoom_seconds=60.0 exceeds the 50 s of the waves"),
     ("efficientnet.drop_path_rate", lambda: _model_config("efficientnet", {}, {"drop_path_rate": 1.0}),
      "drop_rate and drop_path_rate must be in"),
+    ("wave.tta_shifts", lambda: _model_config("wave", {}, {"tta_shifts": [4, 0]}), "tta_shifts must be a list of non-zero integers"),
+    ("nn.smooth_eps", lambda: _model_config("wave", {"smooth_eps": 1.0}, {}), r"nn.smooth_eps must be in \[0, 1\)"),
     ("gbdt.weight_cap", lambda: _model_config("lgbm", {"weight_cap": 0}, {}), "gbdt: weight_cap must be >= 1"),
     ("catboost.rsm", lambda: _model_config("catboost", {}, {"device": "gpu"}), "rsm < 1 is not supported on GPU"),
     ("features.waves.fs_out", lambda: _features("waves", {"waves": {"fs_out": 500}}), "features.waves.fs_out must be in"),

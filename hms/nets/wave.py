@@ -52,6 +52,9 @@ class WaveConfig(NetConfig):
     # the flip augmentation and the flip TTA would only cost time
     flip_prob: float = 0.0
     tta_flip: bool = False
+    # predictions also average the input shifted by half the stem stride: the strided stem samples the
+    # signal at one phase, and its phases disagree (measured: kl_hq -0.005, docs/neural.md)
+    tta_shifts: list[int] = field(default_factory=lambda: [4])
     # the recipe that measured best for this net (docs/neural.md): 6 + 2 epochs, EMA, stage 2 keeping AdamW's moments
     loop: dict[str, Any] = ema_recipe()
 

@@ -95,7 +95,7 @@ def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | Non
 def _for_scan(model: TrainedModel, tta: bool) -> TrainedModel:
     """The same model with scan settings: GBDTs on one thread each and taking turns (a few dozen rows
     per call: more threads only add synchronisation, and the scan already scores batches in
-    parallel threads), neural nets on one torch thread each and without flip TTA if asked. The predictions do not depend on
+    parallel threads), neural nets on one torch thread each and without TTA (flips, shifts) if asked. The predictions do not depend on
     the thread count."""
     own = model.cfg.own
     if model.spec.family == "gbdt":
@@ -112,7 +112,7 @@ def _for_scan(model: TrainedModel, tta: bool) -> TrainedModel:
     # One torch thread per scoring thread: the runtime the nets predict with sets torch's thread count.
     own = dataclasses.replace(own, loop={**own.loop, "threads": 1})
     if not tta:
-        own = dataclasses.replace(own, tta_flip=False)
+        own = dataclasses.replace(own, tta_flip=False, tta_shifts=[])
     return dataclasses.replace(model, cfg=dataclasses.replace(model.cfg, own=own))
 
 

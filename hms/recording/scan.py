@@ -48,7 +48,7 @@ class ScanOptions:
     batch: int = 64  # windows per feature / model batch
     chunk: int = 512  # windows per read + filter chunk
     exact: bool = False  # per-window filtering, as `hms predict` (slower)
-    tta: bool = True  # the models' flip TTA as saved; False halves the neural nets' work
+    tta: bool = True  # the models' TTA (flips, shifts) as saved; False runs each neural net once per window
     threads: int = 2  # batches scored in parallel, one torch thread each; features in one more thread (1: all in one)
     min_weight: float = 0.0  # skip base models whose blend weight is below this (0: run every model)
     allow_missing: int = 0

@@ -47,6 +47,10 @@ class LoopConfig:
     # > 0: validate, select and keep an exponential moving average of the weights (yu4u's ModelEmaV2
     # option in the top HMS solutions); smooths the noisy last steps of a small-data run. 0 = off.
     ema_decay: float = 0.0
+    # Label smoothing of few-vote eegs (the top teams' recipe): stage-1 targets of eegs with at most
+    # smooth_votes votes become (1 - smooth_eps) y + smooth_eps / 6. Validation keeps the votes. 0 = off.
+    smooth_votes: int = 3
+    smooth_eps: float = 0.0
     select_on: str = "kl_hq"  # validation metric that picks each fold's best epoch: kl_hq | kl_all
     device: str = "auto"  # auto (cuda when present) | cpu | cuda
     amp: str = "auto"  # auto (bf16 if supported, else fp16, on cuda; off on cpu) | bf16 | fp16 | off
@@ -76,6 +80,9 @@ class LoopConfig:
             raise ConfigError(f"nn.warmup_frac must be in [0, 1), got {self.warmup_frac}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"nn.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.smooth_eps < 1 or self.smooth_votes < 0:
+            raise ConfigError(f"nn.smooth_eps must be in [0, 1) and nn.smooth_votes >= 0, got {self.smooth_eps} "
+                              f"and {self.smooth_votes}")
         if self.lq_weight < 0 or self.lr <= 0:
             raise ConfigError("nn.lq_weight must be >= 0 and nn.lr > 0")
         if self.ddp_processes < 1 or self.batch_size % self.ddp_processes:
@@ -99,6 +106,10 @@ class NetConfig:
     mixup_alpha: float = 0.0  # Beta(alpha, alpha) mixup of inputs and targets; 0 = off
     mixup_prob: float = 0.5  # share of batches that are mixed when mixup_alpha > 0
     tta_flip: bool = True  # average predictions of the input and its flip (OOF, test, predict)
+    # Time shifts (in input steps, zero-filled as in training) whose predictions are averaged with the
+    # unshifted input's, in validation too. A strided stem sees a shift by part of its stride as new
+    # samples of the signal, so the average is over the stem's phases (measured: docs/neural.md).
+    tta_shifts: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE:
@@ -108,6 +119,8 @@ class NetConfig:
         for key in ("flip_prob", "mixup_prob"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)}")
+        if any(isinstance(v, bool) or not isinstance(v, int) or v == 0 for v in self.tta_shifts):
+            raise ConfigError(f"tta_shifts must be a list of non-zero integers (input steps), not {self.tta_shifts!r}")
         unknown = sorted(set(self.loop) - set(LoopConfig.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"loop: unknown key(s) {unknown}; known: {sorted(LoopConfig.__dataclass_fields__)}")

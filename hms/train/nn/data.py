@@ -8,7 +8,7 @@ depend on batch order or on the number of DataLoader workers.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from hms.train.nn.config import NetConfig
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def normalize(x: np.ndarray, cfg: NetConfig) -> np.ndarray:
@@ -32,11 +33,12 @@ def normalize(x: np.ndarray, cfg: NetConfig) -> np.ndarray:
     return x
 
 
-def shift_time(x: np.ndarray, steps: int) -> np.ndarray:
-    """Shift along the last (time) axis by `steps`, filling with 0 (the normalised mean)."""
+def shift_time(x: Array, steps: int) -> Array:
+    """Shift a numpy array or a tensor along the last (time) axis by `steps`, filling with 0 (the
+    normalised mean)."""
     if steps == 0:
         return x
-    out = np.zeros_like(x)
+    out = x.new_zeros(x.shape) if isinstance(x, torch.Tensor) else np.zeros_like(x)
     if steps > 0:
         out[..., steps:] = x[..., :-steps]
     else:

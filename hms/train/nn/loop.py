@@ -24,7 +24,7 @@ from hms.seed import derive_seed, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.nn import distributed as ddp
 from hms.train.nn.config import LoopConfig, NetConfig
-from hms.train.nn.data import Augment, FeatureDataset
+from hms.train.nn.data import Augment, FeatureDataset, shift_time
 from hms.train.nn.device import Runtime, place
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,15 @@ def plan_stages(inputs: FoldInputs, loop: LoopConfig, lr: float) -> list[Stage]:
     return stages
 
 
+def smooth_few_votes(y: np.ndarray, n_votes: np.ndarray, loop: LoopConfig) -> np.ndarray:
+    """Training targets: rows with at most `smooth_votes` votes mixed with the uniform distribution
+    (weight `smooth_eps`): a target from a few annotators is mostly their noise (near one-hot)."""
+    if loop.smooth_eps == 0:
+        return y
+    few = (np.asarray(n_votes) <= loop.smooth_votes)[:, None]
+    return np.where(few, (1 - loop.smooth_eps) * y + loop.smooth_eps / N_CLASSES, y)
+
+
 def make_optimizer(model: nn.Module, loop: LoopConfig, lr: float) -> torch.optim.Optimizer:
     # no weight decay on biases and norm parameters (the usual AdamW recipe)
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
@@ -111,8 +120,9 @@ def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, order: np.ndar
 def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np.ndarray, cfg: NetConfig,
                  flip_perm: list[int], rt: Runtime, batch_size: int,
                  targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
-    """(len(rows), 6) float64 probabilities (mean over the input and its flip when `tta_flip`), and
-    the mean KL loss of the plain (unflipped) logits when targets are given (one model only).
+    """(len(rows), 6) float64 probabilities, the mean over the input's views (the input, its
+    `tta_shifts` and, with `tta_flip`, the flips of all of them), and the mean KL loss of the plain
+    input's logits when targets are given (one model only).
 
     A list of models (the folds of a trained model) gives the mean of their probabilities, summed
     in list order as one model at a time would be. Nets with `shared_input` (a parameter-free input
@@ -129,16 +139,19 @@ def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np
     for x, y, _ in loader(ds, batch_size, rt):
         x = _to_device(x, rt)
         with rt.autocast():
-            z = shared(x) if shared else x
-            z_flip = (shared(x[:, flip_perm]) if shared else x[:, flip_perm]) if cfg.tta_flip else None
+            views = [x] + [shift_time(x, s) for s in cfg.tta_shifts]
+            if cfg.tta_flip:
+                views += [v[:, flip_perm] for v in views]
+            if shared:
+                views = [shared(v) for v in views]
             total = torch.zeros(len(x), N_CLASSES, dtype=torch.float64, device=x.device)
             for net in nets:
                 run = net.forward_shared if shared else net
-                logits = run(z).float()
+                logits = run(views[0]).float()
                 probs = torch.softmax(logits.double(), dim=1)
-                if z_flip is not None:
-                    probs = 0.5 * (probs + torch.softmax(run(z_flip).double(), dim=1))
-                total += probs
+                for v in views[1:]:
+                    probs = probs + torch.softmax(run(v).double(), dim=1)
+                total += probs / len(views)
         if targets is not None:
             loss_sum += float(kl_loss(logits, y.to(rt.device))) * len(x)
         out.append((total / len(nets)).cpu().numpy())
@@ -172,8 +185,9 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     history: list[dict[str, Any]] = []
     epoch = 0
     opt: torch.optim.Optimizer | None = None
+    targets = smooth_few_votes(inputs.y, inputs.n_votes, loop)
     for stage in plan_stages(inputs, loop, lr):
-        ds = FeatureDataset(inputs.x, stage.rows, cfg, inputs.y[stage.rows], stage.weights, augment)
+        ds = FeatureDataset(inputs.x, stage.rows, cfg, targets[stage.rows], stage.weights, augment)
         drop_last = len(ds) > loop.batch_size  # no 1-sample tail batch: BatchNorm needs > 1 value
         steps_per_epoch = len(ds) // loop.batch_size if drop_last else 1
         if opt is None or not loop.stage2_keep_opt:
