@@ -16,17 +16,19 @@ LOCK_REPORT := .lock-report.json
 .PHONY: repro test env lock
 env: $(VENV)/.installed
 
-# Byte-compile the environment once, on every core, instead of pip's one-core pass (--no-compile). Do not
-# leave it to Python's first imports: with PYTHONDONTWRITEBYTECODE set (as on the 2-core CI machine) nothing
-# is cached, and every process would recompile torch, timm, ... at start: up to 9 s each (docs/install.md).
-# compileall's status is ignored: a few third-party files are for other Python versions (e.g. torch's
-# py312_intrinsics.py) and are never imported.
+# Python caches the bytecode of each module on its first import (in the venv, and in the repo's
+# __pycache__ folders, which git and DVC ignore). With PYTHONDONTWRITEBYTECODE set (as on the 2-core CI
+# machine) it caches nothing, and every process, every DVC stage and test subprocess, recompiles torch,
+# timm, pandas ... at start: up to 9 s each. So the recipes below let Python write its cache: only what is
+# imported gets compiled, once. Later processes read the cache even with the variable set (docs/install.md).
+unexport PYTHONDONTWRITEBYTECODE
+
+# pip's own byte-compile pass would compile all 19,000 files of the environment on one core (45 s).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade -c constraints.txt pip
 	$(if $(TORCH_INDEX),$(BIN)/pip install -q --no-compile -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/pip install -q --no-compile -c constraints.txt -e '.[$(EXTRAS)]'
-	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	touch $@
 
 repro: $(VENV)/.installed

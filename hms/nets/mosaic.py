@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import albumentations as A
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from hms.errors import ConfigError
 from hms.nets.backbone import BackboneConfig, create_backbone
 from hms.signal.montage import PANELS, panel_flip_index
-from hms.train.nn.data import Augment
+from hms.train.nn.data import Augment, shift_time
 
 LAYOUTS = ("split", "stack", "kaggle", "eeg")
 N_PANELS = len(PANELS)
@@ -107,7 +106,7 @@ class MosaicNet(nn.Module):
 
 def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
     """Training augmentation of one (8, F, T) sample: left/right flip, then albumentations XYMasking
-    (time / frequency masks) and integer time shifts on the (F, T, 8) panel stack."""
+    (time / frequency masks) on the (F, T, 8) panel stack, then an integer time shift (zero fill)."""
     n_freq, n_time = sample_shape[-2], sample_shape[-1]
     transforms: list[A.BasicTransform] = []
     if cfg.mask_prob > 0 and (cfg.time_masks > 0 or cfg.freq_masks > 0):
@@ -116,10 +115,9 @@ def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
             num_masks_x=(0, cfg.time_masks), num_masks_y=(0, cfg.freq_masks),
             mask_x_length=(1, max(1, int(cfg.time_mask_frac * n_time))),
             mask_y_length=(1, max(1, int(cfg.freq_mask_frac * n_freq))), fill=0.0, p=cfg.mask_prob))
+    # the shift is a slice copy (shift_time, as for the waves): albumentations' Affine warps the
+    # whole stack for it and took a third of the augmentation's time
     shift = int(round(cfg.shift_frac * n_time))
-    if shift > 0:
-        transforms.append(A.Affine(translate_px={"x": (-shift, shift), "y": (0, 0)},
-                                   border_mode=cv2.BORDER_CONSTANT, fill=0.0, p=1.0))
     compose = A.Compose(transforms) if transforms else None
     flip = list(MOSAIC_FLIP)
 
@@ -129,6 +127,8 @@ def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
         if compose is not None:
             compose.set_random_seed(int(rng.integers(2**31)))
             x = np.ascontiguousarray(compose(image=np.ascontiguousarray(x.transpose(1, 2, 0)))["image"].transpose(2, 0, 1))
+        if shift > 0:
+            x = shift_time(x, int(rng.integers(-shift, shift + 1)))
         return x
 
     return augment

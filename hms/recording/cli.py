@@ -60,8 +60,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "(default 2, for 2 cores; 1 = everything in one thread)")
     p.add_argument("--exact", action="store_true",
                    help="filter each 50 s window on its own, exactly as `hms predict` (slower; see docs/scan.md)")
-    p.add_argument("--no-tta", action="store_true", help="skip the neural nets' test-time averaging over flips and shifts (faster; "
-                                                         "costs accuracy, docs/scan.md)")
+    p.add_argument("--no-tta", action="store_true",
+                   help="skip the neural nets' test-time averaging over flips and time shifts (faster; "
+                        "costs accuracy, docs/scan.md)")
     p.add_argument("--min-weight", type=float, default=0.0, metavar="W",
                    help="do not run base models whose blend weight is below W (default 0: run every model; "
                         "docs/scan.md gives the measured effect)")

@@ -95,8 +95,8 @@ def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | Non
 def _for_scan(model: TrainedModel, tta: bool) -> TrainedModel:
     """The same model with scan settings: GBDTs on one thread each and taking turns (a few dozen rows
     per call: more threads only add synchronisation, and the scan already scores batches in
-    parallel threads), neural nets on one torch thread each and without TTA (flips, shifts) if asked. The predictions do not depend on
-    the thread count."""
+    parallel threads), neural nets on one torch thread each and without TTA (flips, time shifts) if
+    asked. The predictions do not depend on the thread count."""
     own = model.cfg.own
     if model.spec.family == "gbdt":
         lock = threading.Lock()
