@@ -26,8 +26,8 @@ from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS
 from hms.train.loss import kl_loss
 from hms.train.nn.data import FeatureDataset, shift_time
 from hms.train.nn.device import make_runtime, place
-from hms.train.nn.loop import smooth_few_votes
 from hms.train.nn.family import UntrustedCheckpointError
+from hms.train.nn.loop import smooth_few_votes
 from tests import modelkit
 from tests.test_models import toy_params
 
@@ -308,8 +308,7 @@ def test_tta_shifts_average_the_shifted_inputs(name: str) -> None:
     views += [v[:, flip] for v in views]
     expected = np.mean([spec.predict(plain, model, np.ascontiguousarray(v), None) for v in views], axis=0)
     np.testing.assert_allclose(spec.predict(cfg, model, x, None), expected, rtol=0, atol=1e-12)
-    shifted = torch.from_numpy(x)
-    assert torch.equal(shift_time(shifted, 3), torch.from_numpy(shift_time(x, 3)))
+    assert torch.equal(shift_time(torch.from_numpy(x), 3), torch.from_numpy(shift_time(x, 3)))  # one function, both types
 
 
 def test_scan_without_tta_drops_the_shifts_too() -> None:

@@ -116,7 +116,7 @@ def mosaic_augment(cfg: ImageConfig, sample_shape: tuple[int, ...]) -> Augment:
             mask_x_length=(1, max(1, int(cfg.time_mask_frac * n_time))),
             mask_y_length=(1, max(1, int(cfg.freq_mask_frac * n_freq))), fill=0.0, p=cfg.mask_prob))
     # the shift is a slice copy (shift_time, as for the waves): albumentations' Affine warps the
-    # whole stack for it and took a third of the augmentation's time
+    # whole stack for it and took most of the augmentation's time (0.70 vs 0.21 ms per sample)
     shift = int(round(cfg.shift_frac * n_time))
     compose = A.Compose(transforms) if transforms else None
     flip = list(MOSAIC_FLIP)
