@@ -83,7 +83,6 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return FoldFit(result.state, info)
 
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        shape = tuple(x.shape[1:])
         loop = effective_loop(cfg.shared, cfg.own)
         rows = np.arange(len(x)) if rows is None else np.asarray(rows)
         probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg), loop.eval_batch_size)
