@@ -33,6 +33,7 @@ from hms.presets import preset  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
 from hms.train.nn.config import effective_loop  # noqa: E402
 from hms.train.nn.device import available_cores, make_runtime, place  # noqa: E402
+from hms.signal.montage import WAVES_NAMES  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
 
 
@@ -42,7 +43,7 @@ def feature_shape(params: dict[str, Any], kind: str) -> tuple[int, ...]:
         m = f.get("mosaic", {})
         return (len(m.get("panels", [0] * 8)), int(m.get("n_freqs", 64)), int(m.get("n_frames", 128)))
     w = f.get("waves", {})
-    return (18, int(w.get("seconds", 50)) * int(w.get("fs_out", 40)))
+    return (len(WAVES_NAMES), int(w.get("seconds", 50)) * int(w.get("fs_out", 40)))
 
 
 def _sync(device: torch.device) -> None:

@@ -251,6 +251,7 @@ def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
     from hms.nets.augment import waves_augment
     from hms.nets.mosaic import mosaic_augment
     from hms.presets import preset
+    from hms.signal.montage import WAVES_NAMES
     from hms.train.nn.data import FeatureDataset
 
     torch.set_num_threads(1)
@@ -266,7 +267,7 @@ def model_costs(n_samples: int = 64) -> list[dict[str, Any]]:
                     full = dataclasses.replace(full, own=dataclasses.replace(full.own, pretrained=False, weights=None))
                 cfg = full.own
                 if spec.features == "waves":
-                    shape, make_augment = (18, int(w["seconds"] * w["fs_out"])), waves_augment
+                    shape, make_augment = (len(WAVES_NAMES), int(w["seconds"] * w["fs_out"])), waves_augment
                 else:
                     shape, make_augment = (len(m["panels"]), m["n_freqs"], m["n_frames"]), mosaic_augment
                 net, augment = spec.build(full, shape), make_augment(cfg, shape)

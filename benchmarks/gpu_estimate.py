@@ -35,6 +35,7 @@ from hms.presets import preset  # noqa: E402
 from hms.train.loss import kl_loss  # noqa: E402
 from hms.train.nn.config import effective_loop  # noqa: E402
 from hms.train.nn.data import FeatureDataset  # noqa: E402
+from hms.signal.montage import WAVES_NAMES  # noqa: E402
 from hms.train.nn.loop import make_optimizer  # noqa: E402
 
 # The real competition data (train.csv): eegs, and eegs whose most-annotated row has >= 10 votes
@@ -57,7 +58,7 @@ def shape_of(params: dict[str, Any], kind: str) -> tuple[int, ...]:
     f = params["features"]
     if kind == "mosaic":
         return (len(f["mosaic"]["panels"]), f["mosaic"]["n_freqs"], f["mosaic"]["n_frames"])
-    return (18, int(round(f["waves"]["seconds"] * f["waves"]["fs_out"])))
+    return (len(WAVES_NAMES), int(round(f["waves"]["seconds"] * f["waves"]["fs_out"])))
 
 
 def forward_flops(model: torch.nn.Module, shape: tuple[int, ...]) -> float:

@@ -18,7 +18,7 @@ from hms.train.cache import FoldCache
 from hms.train.crossval import CVResult, cross_validate
 from hms.train.gbdt.toydata import toy_tables, write_toy_features
 
-ARRAY_SHAPES = {"mosaic": (8, 16, 32), "waves": (18, 256)}
+ARRAY_SHAPES = {"mosaic": (8, 16, 32), "waves": (36, 256)}
 
 
 def _table(n: int, start: int, n_folds: int | None, rng: np.random.Generator) -> pd.DataFrame:

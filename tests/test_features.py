@@ -83,8 +83,9 @@ def test_real_sample_waves_and_tabular(kaggle_sample: Path, params: dict, tmp_pa
     samples = make_test_samples(read_test_csv(data.csv("test")))
     build_features("waves", data, "test", samples, params, tmp_path / "waves", workers=1)
     waves, _ = store.open_array(tmp_path / "waves", "test", samples["sample_id"].to_numpy())
-    assert waves.shape == (1, 18, 2000) and np.isfinite(waves).all()
-    assert 0.05 < float(waves.astype(np.float32).std()) < 5  # scaled µV / 32
+    assert waves.shape == (1, 36, 2000) and np.isfinite(waves).all()  # bipolar, then average reference
+    for block in (waves[:, :18], waves[:, 18:]):
+        assert 0.05 < float(block.astype(np.float32).std()) < 5  # scaled µV / 32
     build_features("tabular", data, "test", samples, params, tmp_path / "tab", workers=1)
     table = store.read_table(tmp_path / "tab", "test", samples["sample_id"].to_numpy())
     manifest = pd.read_csv(tmp_path / "tab" / "manifest.csv")

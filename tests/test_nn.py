@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hms.data.targets import TARGET_COLS
+from hms.errors import ConfigError
 from hms.features import store
 from hms.models.registry import get_spec, model_names
 from hms.models.trained import load_trained
@@ -22,7 +23,7 @@ from hms.nets.augment import waves_augment
 from hms.nets.layers import alive_mask
 from hms.nets.mosaic import MOSAIC_FLIP, mosaic_augment, tile
 from hms.predictions import check_probabilities
-from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS
+from hms.signal.montage import BIPOLAR_FLIP, BIPOLAR_NAMES, PANELS, WAVES_FLIP
 from hms.train.loss import kl_loss
 from hms.train.nn.data import FeatureDataset, shift_time
 from hms.train.nn.device import make_runtime, place
@@ -33,7 +34,7 @@ from tests.test_models import toy_params
 
 NETS = [m for m in model_names() if get_spec(m).family == "nn"]
 SHAPES = modelkit.ARRAY_SHAPES
-DEFAULT_SHAPES = {"mosaic": (8, 64, 128), "waves": (18, 2000)}  # params.yaml's features: 64 x 128 panels, 50 s at 40 Hz
+DEFAULT_SHAPES = {"mosaic": (8, 64, 128), "waves": (36, 2000)}  # params.yaml's features: 64 x 128 panels, 2 montages x 50 s at 40 Hz
 SMALL = {"efficientnet": {"backbone": "test_efficientnet", "image_size": [32, 32]},
          "resnet": {"backbone": "test_resnet", "n_mels": 16},
          "wave": {"widths": [8, 16], "kernels": [5, 3], "pools": [2, 2], "stem_stride": 4, "similarity_dim": 4},
@@ -77,7 +78,7 @@ def test_flip_permutations_swap_the_right_panels_and_chains() -> None:
 def test_flip_augmentation(name: str) -> None:
     spec = get_spec(name)
     shape = SHAPES[spec.features]
-    perm = list(MOSAIC_FLIP) if spec.features == "mosaic" else BIPOLAR_FLIP.tolist()
+    perm = list(MOSAIC_FLIP) if spec.features == "mosaic" else WAVES_FLIP.tolist()
     make = mosaic_augment if spec.features == "mosaic" else waves_augment
     x = np.random.default_rng(1).normal(size=(4, *shape)).astype(np.float32)
     flipped = x[0][perm]
@@ -116,12 +117,34 @@ def test_wave_net_is_left_right_invariant_and_sees_masked_channels() -> None:
     model = spec.build(cfg, SHAPES["waves"]).eval()
     x = torch.randn(3, *SHAPES["waves"])
     with torch.no_grad():
-        out, flipped = model(x), model(x[:, BIPOLAR_FLIP.tolist()])
+        out, flipped = model(x), model(x[:, WAVES_FLIP.tolist()])
         masked = x.clone()
-        masked[:, 2] = 0.0
+        masked[:, 18 + 2] = 0.0  # T3 in its default average montage
         out_masked = model(masked)
     torch.testing.assert_close(out, flipped, rtol=0, atol=1e-5)
     assert (out - out_masked).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", [n for n in NETS if get_spec(n).features == "waves"])
+@pytest.mark.parametrize("montage", ["bipolar", "average"])
+def test_waves_nets_read_only_their_montage(name: str, montage: str) -> None:
+    """The waves features hold both montages; a net's `montage` picks its 18 channels and ignores the
+    other 18 (and a bad name is a config error)."""
+    spec = get_spec(name)
+    cfg = spec.config({}, {**SMALL[name], "montage": montage})
+    torch.manual_seed(0)
+    model = spec.build(cfg, DEFAULT_SHAPES["waves"]).eval()
+    x = torch.randn(2, *DEFAULT_SHAPES["waves"])
+    other, own = (slice(18, 36), slice(0, 18)) if montage == "bipolar" else (slice(0, 18), slice(18, 36))
+    changed_other, changed_own = x.clone(), x.clone()
+    changed_other[:, other] = torch.randn_like(changed_other[:, other])
+    changed_own[:, own] = torch.randn_like(changed_own[:, own])
+    with torch.no_grad():
+        out = model(x)
+        assert torch.equal(out, model(changed_other))
+        assert (out - model(changed_own)).abs().max() > 1e-4
+    with pytest.raises(ConfigError, match="montage"):
+        spec.config({}, {"montage": "laplacian"})
 
 
 def test_alive_mask_marks_zeroed_channels() -> None:
@@ -263,8 +286,8 @@ def test_spectrogram_net_splices_the_zoom_in_time_order() -> None:
     from hms.nets.spectro import SpecConfig, SpecNet
 
     cfg = SpecConfig(mask_prob=0.0)
-    net = SpecNet(cfg, (18, 2000)).eval()
-    x = torch.zeros(1, 18, 2000)
+    net = SpecNet(cfg, (36, 2000)).eval()
+    x = torch.zeros(1, 36, 2000)
     t = torch.arange(2000) / cfg.fs
     x[0, :, 990:1010] = torch.sin(2 * np.pi * 8 * t[990:1010])  # at 25 s, the centre
     x[0, :, 0:40] = torch.sin(2 * np.pi * 8 * t[0:40])  # the first second
@@ -303,7 +326,7 @@ def test_tta_shifts_average_the_shifted_inputs(name: str) -> None:
     torch.manual_seed(0)
     model = spec.build(cfg, shape).eval()
     x = np.random.default_rng(0).standard_normal((5, *shape)).astype(np.float32)
-    flip = list(MOSAIC_FLIP if spec.features == "mosaic" else BIPOLAR_FLIP)
+    flip = list(MOSAIC_FLIP if spec.features == "mosaic" else WAVES_FLIP)
     views = [x, shift_time(x, 3), shift_time(x, -5)]
     views += [v[:, flip] for v in views]
     expected = np.mean([spec.predict(plain, model, np.ascontiguousarray(v), None) for v in views], axis=0)

@@ -123,7 +123,7 @@ def _zoom_longer_than_waves() -> None:
     from hms.models.registry import get_spec
 
     spec = get_spec("resnet")
-    spec.build(spec.config({}, {"zoom_seconds": 60.0}), (18, 50 * 40))  # 50 s of waves at 40 Hz
+    spec.build(spec.config({}, {"zoom_seconds": 60.0}), (36, 50 * 40))  # 50 s of waves (2 montages) at 40 Hz
 
 
 def _features(kind: str, block: dict[str, Any]) -> Any:
@@ -172,6 +172,7 @@ BAD_SETTINGS = [
     ("resnet.zoom_seconds", _zoom_longer_than_waves, "zoom_seconds=60.0 exceeds the 50 s of the waves"),
     ("efficientnet.drop_path_rate", lambda: _model_config("efficientnet", {}, {"drop_path_rate": 1.0}),
      "drop_rate and drop_path_rate must be in"),
+    ("wave.montage", lambda: _model_config("wave", {}, {"montage": "laplacian"}), "wave.montage must be one of"),
     ("wave.tta_shifts", lambda: _model_config("wave", {}, {"tta_shifts": [4, 0]}), "tta_shifts must be a list of non-zero integers"),
     ("nn.smooth_eps", lambda: _model_config("wave", {"smooth_eps": 1.0}, {}), r"nn.smooth_eps must be in \[0, 1\)"),
     ("gbdt.weight_cap", lambda: _model_config("lgbm", {"weight_cap": 0}, {}), "gbdt: weight_cap must be >= 1"),

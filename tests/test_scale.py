@@ -136,7 +136,7 @@ def test_row_mode_waves_are_tracks(tiny_data: Path, tiny_row: pd.DataFrame, para
     build_features("waves", data, "train", tiny_row, params, tmp_path / "w1", workers=1)
     assert (tmp_path / "w1" / "train.npy").read_bytes() == (tmp_path / "w2" / "train.npy").read_bytes()
     arr, _ = store.open_array(tmp_path / "w2", "train", ids)
-    assert isinstance(arr, store.TrackArray) and arr.shape == (len(tiny_row), 18, 2000)
+    assert isinstance(arr, store.TrackArray) and arr.shape == (len(tiny_row), 36, 2000)
     # Stored once: the eegs' labelled spans, not rows x 50 s.
     stored = np.load(tmp_path / "w2" / "train.npy", mmap_mode="r").shape[0]
     assert stored < 0.5 * len(tiny_row) * 2000

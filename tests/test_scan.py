@@ -27,6 +27,7 @@ from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, fr
 from hms.recording.timing import StepTimer
 from hms.recording.windows import SpectrogramRows, WindowGrid, WindowStream
 from hms.signal.filters import resample
+from hms.signal.montage import MONTAGES
 from hms.signal.preprocess import preprocess
 from tests import modelkit
 from hms.synth.recording import parse_script, synth_recording, write_edf, write_parquet_recording
@@ -137,7 +138,7 @@ def test_shared_features_equal_the_batch_functions(scripted: dict[str, Any], con
     sig, cfg = configs["mosaic"]
     np.testing.assert_array_equal(mosaic_from_bipolar(preprocess(raw, sig), wb.spec, cfg), mosaic_batch(raw, wb.spec, sig, cfg))
     sig, cfg = configs["waves"]
-    np.testing.assert_array_equal(waves_from_resampled(resample(preprocess(raw, sig), FS, cfg.fs_out), cfg),
+    np.testing.assert_array_equal(waves_from_resampled(resample(preprocess(raw, sig, montages=MONTAGES), FS, cfg.fs_out), cfg),
                                   waves_batch(raw, sig, cfg))
     sig, cfg = configs["tabular"]
     n = int(round(cfg.eeg_seconds * FS))

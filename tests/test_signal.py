@@ -11,7 +11,8 @@ from hms.constants import EEG_CHANNELS, FS
 from hms.signal.clean import fill_gaps
 from hms.signal.filters import bandpass, notch, resample
 from hms.signal.montage import (
-    BIPOLAR_FLIP, BIPOLAR_NAMES, CHAIN_INDEX, PANELS, RAW_FLIP, bipolar, panel_flip_index,
+    AVERAGE_SLOTS, BIPOLAR_FLIP, BIPOLAR_NAMES, CHAIN_INDEX, MONTAGES, PANELS, RAW_FLIP, WAVES_FLIP, average_reference,
+    bipolar, panel_flip_index,
 )
 from hms.signal.preprocess import SignalConfig, preprocess
 from hms.signal.spectrogram import (
@@ -187,3 +188,32 @@ def test_spectrogram_matches_librosa() -> None:
     np.testing.assert_allclose(fb, librosa.filters.mel(sr=FS, n_fft=1024, n_mels=128, fmin=0, fmax=20), rtol=1e-4, atol=1e-7)
     mel = librosa.feature.melspectrogram(y=x, sr=FS, hop_length=hop, n_fft=1024, n_mels=128, fmin=0, fmax=20, win_length=128)
     np.testing.assert_allclose(power_to_db(fb @ ours), librosa.power_to_db(mel, ref=np.max), atol=1e-3)
+
+
+def test_average_montage_removes_the_common_signal_and_skips_dead_electrodes() -> None:
+    """The average-reference slots: electrode minus the mean of the live scalp electrodes. A signal
+    common to every electrode (a reference artefact) vanishes as in the bipolar montage; a dead
+    (zeroed) electrode is left out of the mean and its slot is masked; mirroring the electrodes =
+    flipping the slots (WAVES_FLIP over both montages)."""
+    rng = np.random.default_rng(4)
+    raw = rng.normal(size=(2, 20, 60)).astype(np.float32)
+    common = raw + rng.normal(size=(2, 1, 60)).astype(np.float32)
+    x, dead = average_reference(raw, np.zeros(raw.shape, bool))
+    assert x.shape == dead.shape == (2, 18, 60) and not dead.any()
+    np.testing.assert_allclose(average_reference(common, np.zeros(raw.shape, bool))[0], x, atol=1e-5)
+    for k, e in enumerate(AVERAGE_SLOTS):
+        np.testing.assert_allclose(x[:, k], raw[:, EEG_CHANNELS.index(e)] - raw[:, :19].mean(axis=1), atol=1e-5)
+    mask = np.zeros(raw.shape, bool)
+    mask[0, EEG_CHANNELS.index("T3")] = True
+    y, dead = average_reference(raw, mask)
+    live = [i for i in range(19) if EEG_CHANNELS[i] != "T3"]
+    np.testing.assert_allclose(y[0, AVERAGE_SLOTS.index("O1")],
+                               raw[0, EEG_CHANNELS.index("O1")] - raw[0, live].mean(axis=0), atol=1e-5)
+    assert dead[0, AVERAGE_SLOTS.index("T3")].all() and dead[0].sum() == 60 and not dead[1].any()
+    assert [AVERAGE_SLOTS[i] for i in BIPOLAR_FLIP[:4]] == ["Fp2", "F8", "T4", "T6"]
+    waves = preprocess(raw, SignalConfig(band_hz=None), montages=MONTAGES)
+    np.testing.assert_allclose(preprocess(raw[:, RAW_FLIP], SignalConfig(band_hz=None), montages=MONTAGES),
+                               waves[:, WAVES_FLIP], atol=1e-4)
+    np.testing.assert_array_equal(waves[:, :18], preprocess(raw, SignalConfig(band_hz=None)))
+    with pytest.raises(ValueError, match="montages"):
+        preprocess(raw, SignalConfig(), montages=("laplacian",))

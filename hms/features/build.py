@@ -42,7 +42,7 @@ from hms.features.windows import clear_cache, load_eeg_batch, load_eeg_span, loa
 from hms.io import write_csv, write_parquet
 from hms.params import to_dataclass
 from hms.seed import single_thread
-from hms.signal.montage import BIPOLAR_NAMES, panel_flip_index
+from hms.signal.montage import MONTAGES, WAVES_NAMES, panel_flip_index
 from hms.signal.filters import resample
 from hms.signal.preprocess import SignalConfig, preprocess
 
@@ -79,7 +79,7 @@ def config_json(kind: str, sig: SignalConfig, cfg: Any) -> dict[str, Any]:
                   "panel_flip": panel_flip_index(cfg.panels).tolist() if _flippable(cfg.panels) else None,
                   "axes": "panel, frequency (ascending), time"}
     elif kind == "waves":
-        layout = {"shape": list(waves_shape(cfg)), "channels": list(BIPOLAR_NAMES), "fs": cfg.fs_out,
+        layout = {"shape": list(waves_shape(cfg)), "channels": list(WAVES_NAMES), "fs": cfg.fs_out,
                   "axes": "channel, time"}
     else:
         layout = {"n_features": len(feature_manifest(cfg))}
@@ -256,15 +256,15 @@ def plan_tracks(samples: pd.DataFrame, fs_out: int, n_keep: int) -> tuple[pd.Dat
 
 
 def wave_track(raw: np.ndarray, sig: SignalConfig, cfg: WavesConfig, label: str) -> np.ndarray:
-    """(20, n) raw span -> (18, n * fs_out / FS) float32 waves, the operations of waves_batch
+    """(20, n) raw span -> (36, n * fs_out / FS) float32 waves, the operations of waves_batch
     without its central crop."""
-    x = resample(preprocess(raw[None], sig, [label]), FS, cfg.fs_out)[0]
+    x = resample(preprocess(raw[None], sig, [label], MONTAGES), FS, cfg.fs_out)[0]
     return (x / cfg.scale_uv).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
 class _TrackFn:
-    """Picklable: waves of a few tracks, float16 (out_len, 18) each (the file's layout)."""
+    """Picklable: waves of a few tracks, float16 (out_len, 36) each (the file's layout)."""
 
     data: DataDir
     split: str

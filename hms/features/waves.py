@@ -1,6 +1,7 @@
-"""Waveforms for the 1D model: the preprocessed 18 bipolar channels, resampled and scaled.
+"""Waveforms for the nets on signals: the preprocessed 18 bipolar channels and the 18 average-reference
+slots (hms.signal.montage), resampled and scaled; each net reads the montage it is configured for.
 
-Output per window: float (18, seconds * fs_out), channel order hms.signal.montage.BIPOLAR_NAMES,
+Output per window: float (36, seconds * fs_out), channel order hms.signal.montage.WAVES_NAMES,
 values = clipped µV / scale_uv. The whole 50 s window is filtered and resampled first (so the
 filter and the anti-alias FIR see no artificial edges), then its central `seconds` are kept.
 """
@@ -15,7 +16,7 @@ import numpy as np
 from hms.constants import EEG_WINDOW_S, FS
 from hms.errors import ConfigError
 from hms.signal.filters import resample
-from hms.signal.montage import N_BIPOLAR
+from hms.signal.montage import MONTAGES, WAVES_NAMES
 from hms.signal.preprocess import SignalConfig, preprocess
 
 
@@ -37,12 +38,12 @@ class WavesConfig:
 
 
 def waves_shape(cfg: WavesConfig) -> tuple[int, int]:
-    return N_BIPOLAR, int(cfg.seconds * cfg.fs_out)
+    return len(WAVES_NAMES), int(cfg.seconds * cfg.fs_out)
 
 
 def waves_batch(raw: np.ndarray, sig: SignalConfig, cfg: WavesConfig, ids: Sequence[object] | None = None) -> np.ndarray:
-    """Raw windows (batch, 20, 10000) -> (batch, 18, seconds * fs_out) float32."""
-    x = resample(preprocess(raw, sig, ids), FS, cfg.fs_out)
+    """Raw windows (batch, 20, 10000) -> (batch, 36, seconds * fs_out) float32."""
+    x = resample(preprocess(raw, sig, ids, MONTAGES), FS, cfg.fs_out)
     n = waves_shape(cfg)[1]
     start = (x.shape[-1] - n) // 2
     return (x[..., start:start + n] / cfg.scale_uv).astype(np.float32)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from hms.nets.augment import waves_augment
 from hms.nets.spectro import SpecConfig, SpecNet
-from hms.signal.montage import BIPOLAR_FLIP
+from hms.signal.montage import WAVES_FLIP
 from hms.train.nn.family import nn_search_space, nn_spec, uniform
 
 
@@ -18,5 +18,5 @@ class ResNetConfig(SpecConfig):
     backbone: str = "resnet10t"
 
 
-SPEC = dataclasses.replace(nn_spec("resnet", "waves", ResNetConfig, SpecNet, waves_augment, BIPOLAR_FLIP),
+SPEC = dataclasses.replace(nn_spec("resnet", "waves", ResNetConfig, SpecNet, waves_augment, WAVES_FLIP),
                            search_space=nn_search_space("resnet", mixup_alpha=uniform(0.0, 1.0), mask_prob=uniform(0.0, 0.8)))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from hms.signal.montage import BIPOLAR_FLIP
+from hms.signal.montage import WAVES_FLIP
 from hms.train.nn.config import NetConfig
 from hms.train.nn.data import Augment, shift_time
 
 
 def waves_augment(cfg: NetConfig, sample_shape: tuple[int, ...]) -> Augment:
-    """Augmentation of one (18, T) sample: left/right flip with flip_prob (swap LL<->RL, LP<->RP pair
-    by pair), then a zero-filled time shift of up to shift_frac of the window.
+    """Augmentation of one (36, T) waves sample: left/right flip with flip_prob (swap LL<->RL, LP<->RP
+    channel by channel in both montages), then a zero-filled time shift of up to shift_frac of the window.
     Channel dropout and time reversal were measured and hurt (docs/neural.md)."""
-    flip, shift = list(BIPOLAR_FLIP), int(round(cfg.shift_frac * sample_shape[-1]))
+    flip, shift = list(WAVES_FLIP), int(round(cfg.shift_frac * sample_shape[-1]))
 
     def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if cfg.flip_prob > 0 and rng.random() < cfg.flip_prob:

@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from hms.errors import ConfigError
 from hms.nets.backbone import BackboneConfig, create_backbone
-from hms.signal.montage import CHAIN_INDEX, CHAINS
+from hms.signal.montage import CHAIN_INDEX, CHAINS, MONTAGES, WAVES_NAMES, montage_channels
 from hms.signal.spectrogram import filterbank, needed_bins
 
 LAYOUTS = ("channels", "stack")
@@ -38,6 +38,7 @@ LAYOUTS = ("channels", "stack")
 class SpecConfig(BackboneConfig):
     fs: float = 40.0  # sampling rate of the waves features (features.waves.fs_out)
     central: bool = False  # also Fz-Cz and Cz-Pz (the 16 chain pairs otherwise, as the 3rd place)
+    montage: str = "bipolar"  # bipolar | average: which montage of the waves features it reads
     n_mels: int = 32
     fmin_hz: float = 0.5
     fmax_hz: float = 20.0
@@ -61,6 +62,8 @@ class SpecConfig(BackboneConfig):
         super().__post_init__()
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
+        if self.montage not in MONTAGES:
+            raise ConfigError(f"montage must be one of {MONTAGES}, not {self.montage!r}")
         for key in ("full_win", "zoom_win"):
             if not 0 < getattr(self, key) <= self.n_fft:
                 raise ConfigError(f"{key}={getattr(self, key)} must be in 1..n_fft={self.n_fft}")
@@ -92,11 +95,12 @@ class LogMel(nn.Module):
 class SpecNet(nn.Module):
     def __init__(self, cfg: SpecConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__()
-        if len(input_shape) != 2:
-            raise ValueError(f"spectrogram nets expect waves inputs (channels, time), got {tuple(input_shape)}")
+        if len(input_shape) != 2 or input_shape[0] != len(WAVES_NAMES):
+            raise ValueError(f"spectrogram nets expect waves inputs ({len(WAVES_NAMES)}, T), got {tuple(input_shape)}")
         n_time = input_shape[1]
         self.cfg = cfg
-        pairs = [i for c in CHAINS for i in CHAIN_INDEX[c]] + (list(CHAIN_INDEX["C"]) if cfg.central else [])
+        slots = [i for c in CHAINS for i in CHAIN_INDEX[c]] + (list(CHAIN_INDEX["C"]) if cfg.central else [])
+        pairs = montage_channels(cfg.montage, slots)
         self.register_buffer("pairs", torch.tensor(pairs), persistent=False)
         self.full = LogMel(cfg, cfg.full_win, cfg.full_hop)
         self.zoom_len = int(round(cfg.zoom_seconds * cfg.fs))
@@ -107,7 +111,7 @@ class SpecNet(nn.Module):
         self.backbone = create_backbone(cfg, len(pairs) if cfg.layout == "channels" else 1)
 
     def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 18, T) -> (B, pairs, n_mels, frames) log mel: the full view with the zoom spliced in."""
+        """(B, 36, T) waves -> (B, pairs, n_mels, frames) log mel: the full view with the zoom spliced in."""
         b, _, t = x.shape
         sig = x.index_select(1, self.pairs)
         c = sig.shape[1]

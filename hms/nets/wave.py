@@ -1,9 +1,11 @@
 """The net of `wave`: a 1D CNN over the whole 50 s with left/right symmetry built in (the 4th place
 HMS solution's L/R-symmetric 1D model).
 
-Input: (B, 18, T) bipolar pairs ordered LL(4), RL(4), LP(4), RP(4), Fz-Cz, Cz-Pz. The montage is
-split into two mirrored halves, left = LL + LP + central pairs and right = RL + RP + the same
-central pairs, pair i of the right half mirroring pair i of the left (Fp1-F7 <-> Fp2-F8, ...).
+Input: the (B, 36, T) waves features, of which it reads one montage (`montage`), 18 channels in the
+bipolar layout LL(4), RL(4), LP(4), RP(4), central(2) (hms.signal.montage). They are split into two
+mirrored halves, left = LL + LP + central and right = RL + RP + the same central channels, channel
+i of the right half mirroring channel i of the left (Fp1-F7 <-> Fp2-F8, or Fp1 <-> Fp2 in the
+average montage).
 Each half is one multichannel signal: its 10 pairs plus, per pair, an alive mask (a masked
 channel, zeroed by preprocessing, is told apart from a quiet one). One encoder is shared by the
 two halves (they go through it as two samples), so it learns one notion of a discharge for both
@@ -27,7 +29,7 @@ from hms.constants import N_CLASSES
 from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
 from hms.nets.layers import GeM, alive_mask
-from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, N_BIPOLAR
+from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, MONTAGES, WAVES_NAMES, montage_channels
 from hms.train.nn.config import NetConfig, ema_recipe
 
 LEFT: tuple[int, ...] = CHAIN_INDEX["LL"] + CHAIN_INDEX["LP"] + CHAIN_INDEX["C"]
@@ -45,6 +47,10 @@ class WaveConfig(NetConfig):
     stem_kernel: int = 15
     stem_stride: int = 8
     mask_input: bool = True  # each pair's alive mask as an extra input channel
+    # average: each electrode against the mean of all 19, which shows how a discharge spreads across the
+    # head; the double banana's chains show gradients within a hemisphere only (kl_hq 0.2577 vs 0.2649,
+    # docs/neural.md)
+    montage: str = "average"
     similarity_dim: int = 16  # channels of the encoded left/right cosine similarity; 0 = off
     center_seconds: float = 10.0  # also pool the central seconds (the labelled span); 0 = whole window only
     drop_rate: float = 0.2
@@ -65,6 +71,8 @@ class WaveConfig(NetConfig):
                               "same, non-zero length")
         if any(k % 2 == 0 for k in self.kernels) or self.stem_kernel % 2 == 0:
             raise ConfigError("wave: kernels and stem_kernel must be odd (same-length convolutions)")
+        if self.montage not in MONTAGES:
+            raise ConfigError(f"wave.montage must be one of {MONTAGES}, not {self.montage!r}")
         if self.stem_stride < 1 or min(self.pools) < 1 or self.fs <= 0:
             raise ConfigError("wave: stem_stride and pools must be >= 1, fs > 0")
 
@@ -88,9 +96,10 @@ class ResStage(nn.Module):
 class SymmetricWaveNet(nn.Module):
     def __init__(self, cfg: WaveConfig, input_shape: tuple[int, ...]) -> None:
         super().__init__()
-        if len(input_shape) != 2 or input_shape[0] != N_BIPOLAR:
-            raise ValueError(f"wave model expects inputs ({N_BIPOLAR}, T), got {tuple(input_shape)}")
-        self.register_buffer("halves", torch.tensor([LEFT, RIGHT]), persistent=False)  # (2, 10)
+        if len(input_shape) != 2 or input_shape[0] != len(WAVES_NAMES):
+            raise ValueError(f"wave model expects waves inputs ({len(WAVES_NAMES)}, T), got {tuple(input_shape)}")
+        halves = [montage_channels(cfg.montage, LEFT), montage_channels(cfg.montage, RIGHT)]
+        self.register_buffer("halves", torch.tensor(halves), persistent=False)  # (2, 10)
         self.mask_input, self.mask_window = cfg.mask_input, max(int(round(cfg.fs)), 1)
         c_in = len(LEFT) * (2 if cfg.mask_input else 1)
         w0 = cfg.widths[0]
@@ -116,7 +125,7 @@ class SymmetricWaveNet(nn.Module):
         small_init_head(self.head[-1])
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 18, T) -> feature maps (B, C, T') of the left and the right half."""
+        """(B, 36, T) -> feature maps (B, C, T') of the left and the right half."""
         b, _, t = x.shape
         halves = x[:, self.halves]  # (B, 2, 10, T)
         if self.mask_input:

@@ -140,7 +140,7 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
                 out[f.key] = mosaic_from_bipolar(lambda: _eeg_panels(wb, f), wb.spec, f.cfg)
             elif f.kind == "waves":
                 x = wb.resampled(f.sig, f.cfg.fs_out)
-                x = resample(wb.bipolar(f.sig), FS, f.cfg.fs_out) if x is None else x
+                x = resample(wb.signals(f.sig), FS, f.cfg.fs_out) if x is None else x
                 out[f.key] = waves_from_resampled(x, f.cfg)
             elif f.kind == "tabular":
                 a, b = tabular_segment(EEG_WINDOW, f.cfg)

@@ -98,7 +98,7 @@ def eeg_panels_from_frames(power: np.ndarray, first: int, grid: int, bip: np.nda
 
 
 def waves_from_resampled(x: np.ndarray, cfg: WavesConfig) -> np.ndarray:
-    """(B, 18, 50 s x fs_out) resampled preprocessed windows -> waves_batch's output."""
+    """(B, 36, 50 s x fs_out) resampled preprocessed windows (both montages) -> waves_batch's output."""
     n = waves_shape(cfg)[1]
     start = (x.shape[-1] - n) // 2
     return (x[..., start:start + n] / cfg.scale_uv).astype(np.float32)

@@ -41,6 +41,7 @@ from hms.errors import ConfigError
 from hms.recording.read import Recording
 from hms.recording.timing import StepTimer
 from hms.signal.filters import resample
+from hms.signal.montage import MONTAGES, N_BIPOLAR
 from hms.signal.preprocess import SignalConfig, preprocess
 from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
@@ -161,31 +162,37 @@ class SpectrogramRows:
 @dataclass
 class Chunk:
     """A stretch of the recording and what the windows inside it share, computed on first use:
-    per signal config the preprocessed bipolar signal (hms.signal.preprocess on the whole stretch)
-    and its resampled copies for the waves."""
+    per signal config the preprocessed signal in both montages (hms.signal.preprocess on the whole
+    stretch; the bipolar one feeds the spectrograms and the tabular features) and its resampled
+    copies for the waves."""
 
     start: int  # first sample (200 Hz) of `raw` in the recording
     raw: np.ndarray  # (20, n) µV, NaNs as in the file
     timer: StepTimer
-    _bipolar: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
+    _signals: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
     _resampled: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
     _frames: dict[tuple, tuple[np.ndarray, int]] = dataclasses.field(default_factory=dict)
 
-    def bipolar(self, sig: SignalConfig) -> np.ndarray:
-        """(18, n) preprocessed (NaN handling, montage, filters, clipping) as `sig` says."""
+    def signals(self, sig: SignalConfig) -> np.ndarray:
+        """(36, n) preprocessed (NaN handling, montages, filters, clipping) as `sig` says, in the
+        waves' channel order (bipolar, then average reference)."""
         key = signal_key(sig)
-        if key not in self._bipolar:
+        if key not in self._signals:
             with self.timer("filter"):
-                self._bipolar[key] = preprocess(self.raw[None], sig)[0]
-        return self._bipolar[key]
+                self._signals[key] = preprocess(self.raw[None], sig, montages=MONTAGES)[0]
+        return self._signals[key]
+
+    def bipolar(self, sig: SignalConfig) -> np.ndarray:
+        """(18, n) the bipolar channels of signals(sig) (a view)."""
+        return self.signals(sig)[:N_BIPOLAR]
 
     def resampled(self, sig: SignalConfig, fs_out: int) -> np.ndarray:
-        """bipolar(sig) resampled to fs_out (anti-aliased, hms.signal.filters.resample)."""
+        """signals(sig) resampled to fs_out (anti-aliased, hms.signal.filters.resample)."""
         key = (signal_key(sig), fs_out)
         if key not in self._resampled:
-            bip = self.bipolar(sig)
+            x = self.signals(sig)
             with self.timer("filter"):
-                self._resampled[key] = resample(bip, FS, fs_out)
+                self._resampled[key] = resample(x, FS, fs_out)
         return self._resampled[key]
 
     def frames(self, sig: SignalConfig, cfg: "MosaicConfig", grid: int) -> tuple[np.ndarray, int]:
@@ -226,8 +233,12 @@ class WindowBatch:
         """(B, 18, 10000) preprocessed bipolar windows (a view)."""
         return window_views(self.chunk.bipolar(sig), int(self.offsets[0]), len(self.offsets), self.hop, EEG_WINDOW)
 
+    def signals(self, sig: SignalConfig) -> np.ndarray:
+        """(B, 36, 10000) preprocessed windows in both montages (a view)."""
+        return window_views(self.chunk.signals(sig), int(self.offsets[0]), len(self.offsets), self.hop, EEG_WINDOW)
+
     def resampled(self, sig: SignalConfig, fs_out: int) -> np.ndarray | None:
-        """(B, 18, 50 s x fs_out) views of the resampled bipolar signal; None when the windows do
+        """(B, 36, 50 s x fs_out) views of the resampled signals (both montages); None when the windows do
         not start on whole output samples (the caller then resamples each window)."""
         if (int(self.offsets[0]) * fs_out) % FS or (self.hop * fs_out) % FS:
             return None

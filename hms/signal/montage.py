@@ -1,4 +1,5 @@
-"""The bipolar "double banana" montage and its left/right flip: the one place these constants live.
+"""The montages (bipolar "double banana", average reference) and their left/right flip: the one place
+these constants live.
 
 Channel order of every bipolar array in the project (18 channels):
   0-3  LL: Fp1-F7, F7-T3, T3-T5, T5-O1
@@ -7,6 +8,13 @@ Channel order of every bipolar array in the project (18 channels):
   12-15 RP: Fp2-F4, F4-C4, C4-P4, P4-O2
   16-17 central: Fz-Cz, Cz-Pz
 The Kaggle spectrogram regions use the same chain names and order (LL, RL, LP, RP).
+
+The average-reference montage (each electrode minus the mean of the 19 scalp electrodes) is laid
+out in the same 18 slots, slot i holding an electrode of pair i (AVERAGE_SLOTS: the chains' own
+electrodes, Fz and Cz in the central slots; Pz is only in the mean), so the chain indices and the
+flip of the bipolar array apply to it unchanged. EEG readers review both montages: the double
+banana's left and right chains share no electrode, so it shows each hemisphere's gradients but not
+the field across the head that tells generalised from lateralised activity.
 """
 
 from __future__ import annotations
@@ -57,6 +65,17 @@ BIPOLAR_FLIP: np.ndarray = np.array([PAIRS.index(_mirror_pair(p)) for p in PAIRS
 # Same for the raw 20 file channels (EKG and midline stay).
 RAW_FLIP: np.ndarray = np.array([EEG_CHANNELS.index(ELECTRODE_MIRROR.get(c, c)) for c in EEG_CHANNELS])
 
+# Average-reference slots: the electrode whose voltage minus the average sits at bipolar position i
+# (LL, RL: the pairs' first electrodes; LP, RP: their second ones, so no electrode appears twice).
+AVERAGE_SLOTS: tuple[str, ...] = ("Fp1", "F7", "T3", "T5", "Fp2", "F8", "T4", "T6", "F3", "C3", "P3", "O1",
+                                  "F4", "C4", "P4", "O2", "Fz", "Cz")
+AVERAGE_NAMES: tuple[str, ...] = tuple(f"{e}-avg" for e in AVERAGE_SLOTS)
+_SLOT = np.array([EEG_CHANNELS.index(e) for e in AVERAGE_SLOTS])
+# The waves features hold both montages, bipolar first: (batch, 36, time).
+MONTAGES: tuple[str, ...] = ("bipolar", "average")
+WAVES_NAMES: tuple[str, ...] = BIPOLAR_NAMES + AVERAGE_NAMES
+WAVES_FLIP: np.ndarray = np.concatenate([BIPOLAR_FLIP, BIPOLAR_FLIP + len(PAIRS)])
+
 # Mosaic panels: K_* = Kaggle spectrogram of a chain, E_* = spectrogram made from the EEG.
 PANELS: tuple[str, ...] = tuple(f"K_{c}" for c in CHAINS) + tuple(f"E_{c}" for c in CHAINS)
 
@@ -87,3 +106,23 @@ def bipolar(raw: np.ndarray) -> np.ndarray:
 def bipolar_mask(raw_mask: np.ndarray) -> np.ndarray:
     """(batch, 19 or 20, time) bool mask of bad raw samples -> (batch, 18, time): a pair is bad where either electrode is."""
     return raw_mask[:, _ANODE, :] | raw_mask[:, _CATHODE, :]
+
+
+def average_reference(filled: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, 19 or 20, time) gap-filled µV and its mask of zeroed samples -> ((batch, 18, time) float32
+    electrode minus the mean of the live scalp electrodes, in AVERAGE_SLOTS order; (batch, 18, time) mask
+    of the slots whose electrode is dead there). A dead electrode is left out of the mean, not averaged in
+    as a zero."""
+    n = len(SCALP_CHANNELS)
+    x = np.asarray(filled, dtype=np.float32)[:, :n]
+    live = ~np.asarray(dead)[:, :n]
+    count = live.sum(axis=1, keepdims=True)
+    mean = np.where(live, x, 0.0).sum(axis=1, keepdims=True, dtype=np.float32) / np.maximum(count, 1)
+    return (x[:, _SLOT] - mean).astype(np.float32, copy=False), ~live[:, _SLOT]
+
+
+def montage_channels(montage: str, slots: Sequence[int]) -> list[int]:
+    """Indices into the waves array (WAVES_NAMES) of `slots` (bipolar-layout positions) in `montage`."""
+    if montage not in MONTAGES:
+        raise ValueError(f"montage must be one of {MONTAGES}, not {montage!r}")
+    return [MONTAGES.index(montage) * len(PAIRS) + int(i) for i in slots]

@@ -2,8 +2,9 @@
 
 raw (batch, 20, time) µV -> impossible values (non-finite, beyond ±10 mV) become NaN
 (hms.signal.artifacts) -> NaN handling on the 19 scalp electrodes (hms.signal.clean) ->
-bipolar montage (18 pairs) -> pairs touching a zeroed electrode set to 0 -> optional
-zero-phase band-pass and notch -> clipping to ±clip_uv. Scaling is left to each representation.
+bipolar montage (18 pairs; the waves also the average-reference montage, hms.signal.montage) ->
+channels touching a zeroed electrode set to 0 -> optional zero-phase band-pass and notch ->
+clipping to ±clip_uv. Scaling is left to each representation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hms.errors import ConfigError
 from hms.signal.artifacts import mask_eeg_artifacts
 from hms.signal.clean import fill_gaps
 from hms.signal.filters import bandpass, notch
-from hms.signal.montage import bipolar, bipolar_mask
+from hms.signal.montage import MONTAGES, average_reference, bipolar, bipolar_mask
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,23 @@ class SignalConfig:
 
 
 
-def preprocess(raw: np.ndarray, cfg: SignalConfig, ids: Sequence[object] | None = None) -> np.ndarray:
-    """(batch, 19 or 20, time) raw µV -> (batch, 18, time) float32 bipolar, finite, filtered, clipped."""
+def preprocess(raw: np.ndarray, cfg: SignalConfig, ids: Sequence[object] | None = None,
+               montages: Sequence[str] = ("bipolar",)) -> np.ndarray:
+    """(batch, 19 or 20, time) raw µV -> (batch, 18 x len(montages), time) float32 montages (bipolar
+    and / or average, in that order), finite, filtered, clipped."""
+    unknown = [m for m in montages if m not in MONTAGES]
+    if unknown or not montages:
+        raise ValueError(f"preprocess: montages must be among {MONTAGES}, got {list(montages)}")
     scalp = np.asarray(raw)[:, : len(SCALP_CHANNELS), :]  # EKG is not part of the montage
     # Before the filter, which would spread one absurd sample over the whole window.
     scalp = mask_eeg_artifacts(scalp, ids=ids, channel_names=SCALP_CHANNELS)
     filled, mask = fill_gaps(scalp, int(round(cfg.max_gap_s * FS)), ids=ids, channel_names=SCALP_CHANNELS)
-    x = bipolar(filled)
-    bad = bipolar_mask(mask)
+    parts = []
+    if "bipolar" in montages:
+        parts.append((bipolar(filled), bipolar_mask(mask)))
+    if "average" in montages:
+        parts.append(average_reference(filled, mask))
+    x, bad = (np.concatenate(v, axis=1) for v in zip(*parts)) if len(parts) > 1 else parts[0]
     if bad.any():
         x[bad] = 0.0
     if cfg.band_hz is not None:
