@@ -1,5 +1,6 @@
 """`sparcnet`: SPaRCNet, the hosts' own 1D DenseNet (hms/nets/sparcnet.py), on the filtered signals
-in the average-reference montage (features/waves; the paper's bipolar input is `montage: bipolar`), with the waves augmentation (left/right flip, time shift) and flip TTA.
+in the average-reference montage (features/waves; the paper's bipolar input is `montage: bipolar`),
+with the waves augmentation (left/right flip, time shift) and flip TTA.
 The sixth base model: this module, its params block and one line in params.yaml's `models`
 are all it took (docs/models.md)."""
 

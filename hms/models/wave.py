@@ -1,6 +1,6 @@
 """`wave`: the L/R-symmetric 1D CNN (hms/nets/wave.py) over the whole 50 s of the filtered
-signals in the average-reference montage (features/waves, `montage`). Its flip augmentation is off by default: a left/right flip does not
-change the net's output."""
+signals in the average-reference montage (features/waves, `montage`). Its flip augmentation is
+off by default: a left/right flip does not change the net's output."""
 
 from __future__ import annotations
 

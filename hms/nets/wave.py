@@ -47,9 +47,9 @@ class WaveConfig(NetConfig):
     stem_kernel: int = 15
     stem_stride: int = 8
     mask_input: bool = True  # each pair's alive mask as an extra input channel
-    # average: each electrode against the mean of all 19, which shows how a discharge spreads across the
-    # head; the double banana's chains show gradients within a hemisphere only (kl_hq 0.2577 vs 0.2649,
-    # docs/neural.md)
+    # average: each electrode against the mean of the scalp electrodes, which shows how a discharge spreads
+    # across the head; the double banana's chains show gradients within a hemisphere only (measured: kl_hq
+    # 0.2577 vs 0.2649 and 0.2675 vs 0.2696 on two seeds, docs/neural.md)
     montage: str = "average"
     similarity_dim: int = 16  # channels of the encoded left/right cosine similarity; 0 = off
     center_seconds: float = 10.0  # also pool the central seconds (the labelled span); 0 = whole window only
