@@ -18,7 +18,7 @@ from hms.data.targets import TARGET_COLS
 from hms.errors import ConfigError
 from hms.features import store
 from hms.models.registry import get_spec, model_names
-from hms.models.trained import load_trained
+from hms.models.trained import CONFIG_FILE, ModelDirError, load_trained
 from hms.nets.augment import waves_augment
 from hms.nets.layers import alive_mask
 from hms.nets.mosaic import MOSAIC_FLIP, mosaic_augment, tile
@@ -300,6 +300,21 @@ def test_spectrogram_net_splices_the_zoom_in_time_order() -> None:
     centre = first + zoom // 2
     assert energy[centre - 5:centre + 5].max() > energy[first + 5:first + 30].max() + 1
     assert energy[:3].max() > energy[10:first].max() + 1
+
+
+def test_a_model_trained_on_the_old_18_channel_waves_asks_for_a_retrain(tiny_params, tmp_path: Path) -> None:
+    """A models dir from before the two-montage waves (input_shape [18, T]) is refused with one line that
+    names the fold file and says to retrain, not with the net's bare shape error."""
+    import json
+
+    train, test, root = modelkit.toy_inputs("waves", tmp_path / "features")
+    modelkit.fit("wave", toy_params(tiny_params), (train, test, root), tmp_path)
+    config_path = tmp_path / "models" / "wave" / CONFIG_FILE
+    config = json.loads(config_path.read_text())
+    config["input_shape"] = [18, config["input_shape"][1]]
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ModelDirError, match=r"fold0\.pt: cannot rebuild .*retrain \(dvc repro train@wave\)"):
+        load_trained(tmp_path / "models", "wave")
 
 
 @pytest.mark.parametrize("name", ["efficientnet", "resnet", "wave"])

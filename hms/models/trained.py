@@ -114,5 +114,11 @@ def load_trained(models_dir: Path, name: str) -> TrainedModel:
         path = inside(models_dir / name / fold_file(k, spec.suffix), models_dir)
         if not path.is_file():
             raise ModelDirError(f"{path}: fold model missing; retrain (dvc repro train@{name})")
-        models.append(spec.load(cfg, path, tuple(config["input_shape"])))
+        try:
+            models.append(spec.load(cfg, path, tuple(config["input_shape"])))
+        except ConfigError:
+            raise
+        except ValueError as exc:  # the net refuses the recorded input shape (e.g. 18-channel waves of before stop 21)
+            raise ModelDirError(f"{path}: cannot rebuild the model it holds ({exc}); it was trained by another "
+                                f"version or on other features: retrain (dvc repro train@{name})") from None
     return TrainedModel(spec, cfg, config, models)

@@ -13,8 +13,8 @@ The average-reference montage (each electrode minus the mean of the 19 scalp ele
 out in the same 18 slots, slot i holding an electrode of pair i (AVERAGE_SLOTS: the chains' own
 electrodes, Fz and Cz in the central slots; Pz is only in the mean), so the chain indices and the
 flip of the bipolar array apply to it unchanged. EEG readers review both montages: the double
-banana's left and right chains share no electrode, so it shows each hemisphere's gradients but not
-the field across the head that tells generalised from lateralised activity.
+banana's left and right chains share no electrode, so it shows how the potential changes along each
+chain but never compares potentials across the head.
 """
 
 from __future__ import annotations
