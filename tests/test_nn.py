@@ -6,6 +6,7 @@ tests/test_models.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -305,8 +306,6 @@ def test_spectrogram_net_splices_the_zoom_in_time_order() -> None:
 def test_a_model_trained_on_the_old_18_channel_waves_asks_for_a_retrain(tiny_params, tmp_path: Path) -> None:
     """A models dir from before the two-montage waves (input_shape [18, T]) is refused with one line that
     names the fold file and says to retrain, not with the net's bare shape error."""
-    import json
-
     train, test, root = modelkit.toy_inputs("waves", tmp_path / "features")
     modelkit.fit("wave", toy_params(tiny_params), (train, test, root), tmp_path)
     config_path = tmp_path / "models" / "wave" / CONFIG_FILE
