@@ -16,6 +16,7 @@ from hms.data.layout import DataDir
 from hms.data.prepare import PrepareConfig, prepare_test
 from hms.features import store
 from hms.ensemble.apply import Ensemble, blend, load_ensemble
+from hms.models.trained import CONFIG_FILE, ModelDirError
 from hms.predictions import check_probabilities, test_frame
 from hms.submission import load_sample_submission, write_new_submission
 
@@ -40,12 +41,26 @@ def build_inputs(ens: Ensemble, data: DataDir, samples: pd.DataFrame, work: Path
     return out
 
 
+def check_features_current(ens: Ensemble, models_dir: Path) -> None:
+    """ModelDirError for a base model whose recorded feature config lacks keys today's configs have:
+    it was trained by an older version, and its features cannot be rebuilt as they were."""
+    from hms.features.build import stale_keys
+
+    for name, model in ens.models.items():
+        missing = stale_keys(model.kind, model.features)
+        if missing:
+            raise ModelDirError(f"{Path(models_dir) / name / CONFIG_FILE}: its features config has no {missing}; it "
+                                f"was trained by an older version, whose features differ from today's defaults: "
+                                f"retrain (dvc repro train@{name})")
+
+
 def predict_dir(data_dir: Path, models_dir: Path, out: Path, workers: int = 2) -> Path:
     """Validate `data_dir` (test.csv, sample_submission.csv, test files), predict and write `out`."""
     data = DataDir(Path(data_dir))
     samples = prepare_test(data, PrepareConfig(workers=max(1, workers)))
     sample_sub = load_sample_submission(data.root)
     ens = load_ensemble(Path(models_dir))
+    check_features_current(ens, Path(models_dir))
     log.info("predict: %d test eegs, models %s, blender %s", len(samples), list(ens.models), type(ens.blender).__name__)
     with tempfile.TemporaryDirectory(prefix="hms-predict-") as tmp:
         inputs = build_inputs(ens, data, samples, Path(tmp), workers)

@@ -360,7 +360,7 @@ def real_window(kaggle_sample: Path) -> tuple[np.ndarray, np.ndarray]:
 def _tabular(raw: np.ndarray, spec: np.ndarray, ids: list[str] | None = None) -> pd.Series:
     from hms.features.tabular import TabularConfig, feature_manifest, tabular_batch
 
-    cfg = TabularConfig()
+    cfg = TabularConfig(montages=["bipolar", "average"])
     values = tabular_batch(raw, spec, SignalConfig(), cfg, ids)[0]
     return pd.Series(values, index=feature_manifest(cfg)["column"].tolist())
 
@@ -386,6 +386,8 @@ def test_impossible_channel_is_a_dead_channel(real_window, name: str, corrupt, c
     np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
     assert got["eeg_nan_frac"] >= 1 / 19
     assert abs(got["asym_LP_RP_pow_delta"]) < 0.99  # 0.998 when the filter smeared the channel
+    # the dead electrode is out of the average too (in it, it would clip every slot to ±1024 µV)
+    assert got["avg_ch_C3_std"] == 0 and 0 < got["avg_ch_C4_std"] < 200
     # (tabular filters only the central 10 s plus 10 s of context each side: 6000 samples)
     assert any(re.search(r"test eeg_id 3911565283: channel\(s\) C3 \(6000 samples\) hold impossible values", r.getMessage())
                for r in caplog.records)

@@ -23,11 +23,11 @@ from hms.features import build as fbuild
 from hms.features import store
 from hms.features.build import FEATURE_KINDS, build_features, parse_config
 from hms.seed import single_thread
-from hms.features.mosaic import MosaicConfig, mosaic_batch
-from hms.features.tabular import TabularConfig, feature_manifest, tabular_batch
+from hms.features.mosaic import MosaicConfig, eeg_panels, mosaic_batch
+from hms.features.tabular import MONTAGE_COLUMNS, TabularConfig, feature_manifest, tabular_batch
 from hms.features.waves import WavesConfig, waves_batch
-from hms.signal.montage import RAW_FLIP
-from hms.signal.preprocess import SignalConfig
+from hms.signal.montage import MONTAGES, RAW_FLIP
+from hms.signal.preprocess import SignalConfig, preprocess
 from tests.conftest import REPO
 from tests.datadir import make_data_dir
 
@@ -149,8 +149,34 @@ def _raw(seconds: float = 50.0) -> np.ndarray:
     return np.random.default_rng(0).normal(0, 3, (1, 20, n)).astype(np.float32)
 
 
-def test_asymmetry_sign_follows_the_lateralized_side() -> None:
-    cfg, sig = TabularConfig(), SignalConfig()
+def test_mosaic_eeg_panels_follow_the_montage_and_kaggle_panels_do_not() -> None:
+    sig, raw, spec = SignalConfig(), _raw(), np.random.default_rng(3).uniform(0.1, 10, (1, 300, 400)).astype(np.float32)
+    bip, avg = (mosaic_batch(raw, spec, sig, MosaicConfig(montage=m)) for m in ("bipolar", "average"))
+    np.testing.assert_array_equal(bip[:, :4], avg[:, :4])
+    assert np.abs(bip[:, 4:] - avg[:, 4:]).mean() > 0.05
+    np.testing.assert_array_equal(avg[:, 4:], eeg_panels(preprocess(raw, sig, montages=["average"]), MosaicConfig()))
+
+
+def test_each_montage_adds_its_own_block_of_eeg_columns() -> None:
+    sig, raw, spec = SignalConfig(), np.concatenate([_raw(), _raw() * 2]), np.ones((2, 300, 400), np.float32)
+
+    def table(montages: list[str]) -> pd.DataFrame:
+        cfg = TabularConfig(montages=montages)
+        return pd.DataFrame(tabular_batch(raw, spec, sig, cfg), columns=feature_manifest(cfg)["column"])
+
+    bip, avg, both = table(["bipolar"]), table(["average"]), table(["average", "bipolar"])
+    assert len(bip.columns) == len(avg.columns) == 685 and both.columns.is_unique
+    # spectrogram columns, the bipolar block, the average block, the quality columns: whatever the list order
+    assert list(both.columns) == [*bip.columns[:-2], *avg.columns[256:]]
+    pd.testing.assert_frame_equal(both[bip.columns], bip)
+    pd.testing.assert_frame_equal(both[avg.columns], avg)
+    assert not np.allclose(avg.filter(like="avg_ch_Fp1_").to_numpy(), bip.filter(like="ch_Fp1-F7_").to_numpy())
+
+
+@pytest.mark.parametrize("montage", MONTAGES)
+def test_asymmetry_sign_follows_the_lateralized_side(montage: str) -> None:
+    cfg, sig = TabularConfig(montages=[montage]), SignalConfig()
+    pre = MONTAGE_COLUMNS[montage][0]
     raw = _raw()
     t = np.arange(raw.shape[-1]) / FS
     rng = np.random.default_rng(1)
@@ -161,14 +187,16 @@ def test_asymmetry_sign_follows_the_lateralized_side() -> None:
     names = feature_manifest(cfg)["column"].tolist()
     x = pd.DataFrame(tabular_batch(both, spec, sig, cfg), columns=names)
     for col in ("asym_LL_RL_pow_delta", "asym_LP_RP_pow_delta", "asym_LL_RL_std", "asym_LP_RP_line_length"):
-        assert x.loc[0, col] > 0.5, col  # positive = left larger
-        assert x.loc[1, col] == pytest.approx(-x.loc[0, col], abs=1e-4), col
-    assert x.loc[0, "eeg_LL_pow_delta"] > 10 * x.loc[0, "eeg_RL_pow_delta"]
+        assert x.loc[0, pre + col] > 0.5, col  # positive = left larger
+        assert x.loc[1, pre + col] == pytest.approx(-x.loc[0, pre + col], abs=1e-4), col
+    assert x.loc[0, f"{pre}eeg_LL_pow_delta"] > 10 * x.loc[0, f"{pre}eeg_RL_pow_delta"]
 
 
+@pytest.mark.parametrize("montage", MONTAGES)
 @pytest.mark.parametrize("freq", [1.0, 2.0, 3.0])
-def test_periodic_discharges_give_their_rate(freq: float) -> None:
-    cfg, sig = TabularConfig(), SignalConfig()
+def test_periodic_discharges_give_their_rate(freq: float, montage: str) -> None:
+    cfg, sig = TabularConfig(montages=[montage]), SignalConfig()
+    pre = MONTAGE_COLUMNS[montage][0]
     raw = _raw()
     t = np.arange(raw.shape[-1]) / FS
     phase = (t * freq) % 1.0
@@ -180,16 +208,13 @@ def test_periodic_discharges_give_their_rate(freq: float) -> None:
     x = pd.DataFrame(tabular_batch(np.concatenate([raw, noise]), np.ones((2, 300, 400), np.float32), sig, cfg),
                      columns=feature_manifest(cfg)["column"])
     for chain in ("LL", "RL", "LP", "RP"):
-        assert x.loc[0, f"eeg_{chain}_discharge_hz"] == pytest.approx(freq, rel=0.05), chain
-        assert x.loc[0, f"eeg_{chain}_acf_peak"] > 0.5
-        assert x.loc[1, f"eeg_{chain}_acf_peak"] < 0.3  # noise is not periodic
-    assert x.loc[0, "eeg_LL_sharp_rate"] > x.loc[1, "eeg_LL_sharp_rate"]
+        assert x.loc[0, f"{pre}eeg_{chain}_discharge_hz"] == pytest.approx(freq, rel=0.05), chain
+        assert x.loc[0, f"{pre}eeg_{chain}_acf_peak"] > 0.5
+        assert x.loc[1, f"{pre}eeg_{chain}_acf_peak"] < 0.3  # noise is not periodic
+    assert x.loc[0, f"{pre}eeg_LL_sharp_rate"] > x.loc[1, f"{pre}eeg_LL_sharp_rate"]
 
 
 def test_eeg_panels_do_not_depend_on_the_other_windows_of_a_chunk() -> None:
-    from hms.features.mosaic import eeg_panels
-    from hms.signal.preprocess import preprocess
-
     raw = np.concatenate([_raw(), _raw() * 3 + 5, _raw()[:, :, ::-1]])
     bip = preprocess(raw, SignalConfig())
     together = eeg_panels(bip, MosaicConfig())

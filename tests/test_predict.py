@@ -94,6 +94,30 @@ def test_predict_names_a_missing_model_config(pipeline: Path, tiny_data: Path, t
         predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
 
 
+def test_a_model_whose_features_config_lacks_a_newer_key_asks_for_a_retrain(pipeline: Path, tiny_data: Path,
+                                                                             tmp_path: Path) -> None:
+    """A models dir trained before `features.tabular.montages` existed was trained on bipolar EEG columns;
+    today's default would rebuild other columns, so it is refused with one line, not fed other features."""
+    import json
+    import shutil
+
+    from hms.errors import ConfigError
+    from hms.models.trained import ModelDirError
+    from hms.predict import predict_dir
+    from hms.recording.predict import load_models
+
+    models = tmp_path / "models"
+    shutil.copytree(pipeline / "models", models)
+    config = json.loads((models / "lgbm" / "config.json").read_text())
+    del config["features"]["tabular"]["montages"]
+    (models / "lgbm" / "config.json").write_text(json.dumps(config))
+    message = r"lgbm/config\.json: its features config has no \['tabular\.montages'\].*retrain \(dvc repro train@lgbm\)"
+    with pytest.raises(ModelDirError, match=message):
+        predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
+    with pytest.raises(ConfigError, match=message):  # `hms scan`
+        load_models(models)
+
+
 def test_predict_cli_bad_models_dir_is_one_line_exit_2(pipeline: Path, tiny_data: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     """A broken models directory is the user's input, not a bug: one line, exit 2."""

@@ -5,6 +5,7 @@ recording by trained models."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,16 @@ from hms.constants import CLASSES, EEG_CHANNELS, EEG_WINDOW, FS, SPEC_COLUMNS
 from hms.data.read import read_eeg, read_spectrogram
 from hms.features.build import parse_config
 from hms.features.mosaic import eeg_panels, mosaic_batch
-from hms.features.tabular import FILTER_MARGIN_S, tabular_batch
+from hms.features.tabular import FILTER_MARGIN_S, tabular_batch, tabular_from_montages
 from hms.features.waves import waves_batch
 from hms.recording.events import EventConfig, find_events, smooth
 from hms.recording.read import open_recording
-from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop, mosaic_from_bipolar,
-                                  tabular_from_bipolar, waves_from_resampled)
+from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop, mosaic_from_montage,
+                                  waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import SpectrogramRows, WindowGrid, WindowStream
 from hms.signal.filters import resample
-from hms.signal.montage import MONTAGES
+from hms.signal.montage import MONTAGES, split_montages
 from hms.signal.preprocess import preprocess
 from tests import modelkit
 from hms.synth.recording import parse_script, synth_recording, write_edf, write_parquet_recording
@@ -136,16 +137,22 @@ def test_shared_features_equal_the_batch_functions(scripted: dict[str, Any], con
     wb = next(iter(WindowStream(rec, WindowGrid(rec.n, 2.0), StepTimer(), batch=6, exact=True)))
     raw = np.ascontiguousarray(wb.raw())
     sig, cfg = configs["mosaic"]
-    np.testing.assert_array_equal(mosaic_from_bipolar(preprocess(raw, sig), wb.spec, cfg), mosaic_batch(raw, wb.spec, sig, cfg))
+    for montage in MONTAGES:
+        c = dataclasses.replace(cfg, montage=montage)
+        np.testing.assert_array_equal(mosaic_from_montage(preprocess(raw, sig, montages=[montage]), wb.spec, c),
+                                      mosaic_batch(raw, wb.spec, sig, c))
     sig, cfg = configs["waves"]
     np.testing.assert_array_equal(waves_from_resampled(resample(preprocess(raw, sig, montages=MONTAGES), FS, cfg.fs_out), cfg),
                                   waves_batch(raw, sig, cfg))
     sig, cfg = configs["tabular"]
     n = int(round(cfg.eeg_seconds * FS))
     lo = (EEG_WINDOW - n) // 2 - FILTER_MARGIN_S * FS
-    seg = preprocess(raw[..., lo: lo + n + 2 * FILTER_MARGIN_S * FS], sig)[..., FILTER_MARGIN_S * FS: FILTER_MARGIN_S * FS + n]
-    np.testing.assert_array_equal(tabular_from_bipolar(seg, wb.spec, np.isnan(raw[:, :19]).mean(axis=(1, 2)), cfg),
-                                  tabular_batch(raw, wb.spec, sig, cfg))
+    x = preprocess(raw[..., lo: lo + n + 2 * FILTER_MARGIN_S * FS], sig, montages=MONTAGES)
+    segs = split_montages(x[..., FILTER_MARGIN_S * FS: FILTER_MARGIN_S * FS + n], MONTAGES)
+    for montages in (["bipolar"], ["average"], ["bipolar", "average"]):
+        c = dataclasses.replace(cfg, montages=montages)
+        np.testing.assert_array_equal(tabular_from_montages(segs, wb.spec, np.isnan(raw[:, :19]).mean(axis=(1, 2)), c),
+                                      tabular_batch(raw, wb.spec, sig, c))
 
 
 def test_shared_stft_frames_equal_eeg_panels_when_the_step_is_on_the_frame_hop(

@@ -71,6 +71,18 @@ def parse_config(kind: str, params: dict[str, Any]) -> tuple[SignalConfig, Any]:
     return sig, cfg
 
 
+def stale_keys(kind: str, features: dict[str, Any]) -> list[str]:
+    """Keys of today's `signal` and `kind` configs that a stored feature config (a config.json of the
+    feature stage, as a trained model records it) lacks. Rebuilding its features would fill them with
+    today's defaults, which need not be what the model was trained on (features.mosaic.montage and
+    features.tabular.montages, stop 22, default to another montage than the one used before)."""
+    missing = []
+    for block, cls in (("signal", SignalConfig), (kind, KIND_CONFIGS[kind])):
+        if block in features:
+            missing += [f"{block}.{f.name}" for f in dataclasses.fields(cls) if f.name not in features[block]]
+    return missing
+
+
 def config_json(kind: str, sig: SignalConfig, cfg: Any) -> dict[str, Any]:
     """What config.json holds: the resolved params (a valid `params` for build_features) plus the
     layout models need (shapes, panel / channel names, flip permutations)."""

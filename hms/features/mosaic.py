@@ -3,10 +3,12 @@
 Output per window: float (n_panels, n_freqs, n_frames), rows = frequency ascending, columns =
 time ascending, panel order = `MosaicConfig.panels` (default K_LL, K_RL, K_LP, K_RP, E_LL, E_RL,
 E_LP, E_RP). Values are roughly in [-3, 3]:
-- E_*: per bipolar pair, power spectrogram of the 50 s preprocessed window through a triangular
-  (mel or linear) filter bank up to fmax, in dB relative to that pair's maximum, floored at
-  -top_db, mapped to [-1, 1] by (db + top_db/2) / (top_db/2), then averaged over the chain's 4
-  pairs (the popular starter's recipe; see `eeg_panels` for how it is computed quickly).
+- E_*: per channel of the `montage` (bipolar pair, or average-reference slot in the bipolar
+  layout), power spectrogram of the 50 s preprocessed window through a triangular (mel or linear)
+  filter bank up to fmax, in dB relative to that channel's maximum, floored at -top_db, mapped to
+  [-1, 1] by (db + top_db/2) / (top_db/2), then averaged over the chain's 4 channels (the popular
+  starter's recipe on the bipolar pairs; see `eeg_panels` for how it is computed quickly). The K
+  panels are the bipolar chains' whatever the montage, so `average` (default) gives the net both.
 - K_*: the 600 s Kaggle window, natural log of values clipped to exp(spec_log_clip), standardised
   per window over its finite values, NaN -> 0, area-resized from 100 x 300 to n_freqs x n_frames.
 """
@@ -22,7 +24,7 @@ from scipy import sparse
 
 from hms.constants import FS, SPEC_REGIONS
 from hms.errors import ConfigError
-from hms.signal.montage import CHAIN_INDEX, CHAINS, PANELS
+from hms.signal.montage import CHAIN_INDEX, CHAINS, PANELS, check_montages
 from hms.signal.preprocess import SignalConfig, preprocess
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major, resize_time_major
 
@@ -41,6 +43,8 @@ class MosaicConfig:
     fmax_hz: float = 20.0
     top_db: float = 80.0
     spec_log_clip: list[float] = field(default_factory=lambda: [-4.0, 8.0])  # ln range of Kaggle values
+    # montage of the E panels: average (measured better for efficientnet, docs/neural.md) | bipolar
+    montage: str = "average"
 
     def __post_init__(self) -> None:
         bad = [p for p in self.panels if p not in PANELS]
@@ -48,6 +52,7 @@ class MosaicConfig:
             raise ConfigError(f"features.mosaic.panels: {self.panels} must be distinct names from {list(PANELS)}")
         if self.n_freqs < 1 or self.n_frames < 1:
             raise ConfigError("features.mosaic.n_freqs and n_frames must be >= 1")
+        check_montages([self.montage], "features.mosaic.montage")
 
 
 def panel_shape(cfg: MosaicConfig) -> tuple[int, int, int]:
@@ -55,7 +60,7 @@ def panel_shape(cfg: MosaicConfig) -> tuple[int, int, int]:
 
 
 def eeg_panels(bip: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
-    """(batch, 18, time) bipolar -> (batch, 4, n_freqs, n_frames) chain spectrograms in CHAINS order.
+    """(batch, 18, time) one montage -> (batch, 4, n_freqs, n_frames) chain spectrograms in CHAINS order.
 
     Window by window (its intermediates stay in cache, and a window's panels never depend on the
     other windows of its chunk): power of the 16 chain pairs at the bins below fmax only, laid out
@@ -120,6 +125,6 @@ def mosaic_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: Mosa
         k = kaggle_panels(spec, cfg)
         parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
     if any(p.startswith("E_") for p in cfg.panels):
-        e = eeg_panels(preprocess(raw, sig, ids), cfg)
+        e = eeg_panels(preprocess(raw, sig, ids, montages=[cfg.montage]), cfg)
         parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
     return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)

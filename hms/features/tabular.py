@@ -13,6 +13,10 @@ Groups (see `feature_manifest` for every column):
 - corr_LL_RL, corr_LP_RP: mean Pearson correlation of mirrored pairs (high = bisynchronous,
   generalized; low = lateralized or unrelated).
 - ch_{pair}_{feat}: the per-pair features themselves (only with per_channel: true).
+- avg_*: the same EEG, asymmetry, correlation and per-slot (ch_{electrode}) groups computed on the
+  average-reference montage, whose 18 slots follow the bipolar layout (hms.signal.montage).
+  `montages` says which of the two montages give EEG columns (the Kaggle spectrogram columns are
+  the bipolar chains' in any case).
 - eeg_nan_frac, spec_nan_frac: share of gap samples / values in the raw windows (NaN, or impossible
   values that preprocessing masks as gaps).
 Everything is finite: NaN spectrogram windows give 0 (their share is in spec_nan_frac).
@@ -32,7 +36,7 @@ from scipy.stats import kurtosis
 from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
 from hms.errors import ConfigError
 from hms.signal.artifacts import eeg_artifact_mask
-from hms.signal.montage import BIPOLAR_NAMES, CHAIN_INDEX
+from hms.signal.montage import AVERAGE_SLOTS, BIPOLAR_NAMES, CHAIN_INDEX, MONTAGES, check_montages, split_montages
 from hms.signal.preprocess import SignalConfig, preprocess
 
 BANDS: dict[str, tuple[float, float]] = {"delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 20.0)}
@@ -58,6 +62,8 @@ EEG_FEATURES: dict[str, tuple[str, bool]] = {
 AGG_CHAINS = ("LL", "RL", "LP", "RP", "C")
 FILTER_MARGIN_S = 10  # seconds of context filtered on each side of the central EEG segment
 ASYM_PAIRS = (("LL", "RL"), ("LP", "RP"))
+# Per montage: the prefix of its EEG columns and the names of its 18 slots.
+MONTAGE_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {"bipolar": ("", BIPOLAR_NAMES), "average": ("avg_", AVERAGE_SLOTS)}
 
 
 @dataclass
@@ -68,8 +74,12 @@ class TabularConfig:
     spec_windows_s: list[int] = field(default_factory=lambda: [600, 60, 20, 10])
     per_channel: bool = True  # emit the 18 x 17 per-pair features (false: chain means and asymmetries only)
     sharp_k: float = 5.0
+    # montages whose EEG columns are computed. The average reference is what the tabular models
+    # measured best on (docs/gbdt.md); [bipolar, average] gives both, [bipolar] the classic double banana
+    montages: list[str] = field(default_factory=lambda: ["average"])
 
     def __post_init__(self) -> None:
+        check_montages(self.montages, "features.tabular.montages")
         if not 2 <= self.eeg_seconds <= EEG_WINDOW // FS:
             raise ConfigError(f"features.tabular.eeg_seconds must be in [2, 50], got {self.eeg_seconds}")
         bad = [w for w in self.spec_windows_s if not SPEC_STEP_S <= w <= SPEC_WINDOW_ROWS * SPEC_STEP_S]
@@ -86,20 +96,25 @@ def feature_manifest(cfg: TabularConfig) -> pd.DataFrame:
                 for s in SPEC_STATS:
                     rows.append((f"spec_{r}_{b}_{w}s_{s}", "kaggle_spectrogram",
                                  f"Kaggle spectrogram {r}, {b} {lo:g}-{hi:g} Hz, ln band power: {s} over the central {w} s"))
-    for c in AGG_CHAINS:
-        for f, (desc, _) in EEG_FEATURES.items():
-            how = "at its pair with the highest acf_peak" if f == "discharge_hz" else "mean over its pairs"
-            rows.append((f"eeg_{c}_{f}", "eeg_chain", f"chain {c} {how} of: {desc}"))
-    for left, right in ASYM_PAIRS:
-        for f, (desc, positive) in EEG_FEATURES.items():
-            how = "(L - R) / (L + R)" if positive else "L - R"
-            rows.append((f"asym_{left}_{right}_{f}", "asymmetry", f"{left} vs {right} {how} (positive = left larger) of: {desc}"))
-    for left, right in ASYM_PAIRS:
-        rows.append((f"corr_{left}_{right}", "asymmetry", f"mean Pearson correlation of the 4 mirrored pairs {left} / {right}"))
-    if cfg.per_channel:
-        for name in BIPOLAR_NAMES:
+    for montage in _ordered(cfg.montages):
+        pre, slots = MONTAGE_COLUMNS[montage]
+        what, unit = ("", "pair") if montage == "bipolar" else ("average reference: ", "slot")
+        for c in AGG_CHAINS:
             for f, (desc, _) in EEG_FEATURES.items():
-                rows.append((f"ch_{name}_{f}", "eeg_pair", f"pair {name}: {desc}"))
+                how = f"at its {unit} with the highest acf_peak" if f == "discharge_hz" else f"mean over its {unit}s"
+                rows.append((f"{pre}eeg_{c}_{f}", f"{pre}eeg_chain", f"{what}chain {c} {how} of: {desc}"))
+        for left, right in ASYM_PAIRS:
+            for f, (desc, positive) in EEG_FEATURES.items():
+                how = "(L - R) / (L + R)" if positive else "L - R"
+                rows.append((f"{pre}asym_{left}_{right}_{f}", f"{pre}asymmetry",
+                             f"{what}{left} vs {right} {how} (positive = left larger) of: {desc}"))
+        for left, right in ASYM_PAIRS:
+            rows.append((f"{pre}corr_{left}_{right}", f"{pre}asymmetry",
+                         f"{what}mean Pearson correlation of the 4 mirrored {unit}s {left} / {right}"))
+        if cfg.per_channel:
+            for name in slots:
+                for f, (desc, _) in EEG_FEATURES.items():
+                    rows.append((f"{pre}ch_{name}_{f}", f"{pre}eeg_{unit}", f"{what}{unit} {name}: {desc}"))
     rows.append(("eeg_nan_frac", "quality", "share of gap samples (NaN or impossible values) in the raw 50 s window (19 scalp channels)"))
     rows.append(("spec_nan_frac", "quality", "share of NaN values in the 600 s Kaggle spectrogram window"))
     return pd.DataFrame(rows, columns=["column", "group", "description"])
@@ -139,7 +154,7 @@ def spec_features(spec: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
 
 
 def eeg_pair_features(x: np.ndarray, cfg: TabularConfig) -> dict[str, np.ndarray]:
-    """(batch, 18, n) preprocessed bipolar segment -> {feature: (batch, 18)} in EEG_FEATURES order."""
+    """(batch, 18, n) preprocessed segment of one montage -> {feature: (batch, 18)} in EEG_FEATURES order."""
     n = x.shape[-1]
     out: dict[str, np.ndarray] = {}
     freqs, psd = welch(x, fs=FS, nperseg=min(2 * FS, n), axis=-1)
@@ -208,22 +223,17 @@ def _mirror_corr(x: np.ndarray, left: str, right: str) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).mean(axis=1)
 
 
-def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: TabularConfig,
-                  ids: Sequence[object] | None = None) -> np.ndarray:
-    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_features) float32."""
-    # Only the central segment is used: preprocess it with FILTER_MARGIN_S of context on each side
-    # (enough for the band-pass transients to die out) instead of the whole 50 s.
-    n = int(round(cfg.eeg_seconds * FS))
-    lo = max(0, (raw.shape[-1] - n) // 2 - FILTER_MARGIN_S * FS)
-    hi = min(raw.shape[-1], lo + n + 2 * FILTER_MARGIN_S * FS)
-    bip = preprocess(raw[..., lo:hi], sig, ids)
-    start = (raw.shape[-1] - n) // 2 - lo
-    seg = bip[..., start:start + n].astype(np.float64)
+def _ordered(montages: Sequence[str]) -> list[str]:
+    """`montages` in MONTAGES order: the order of `preprocess`'s output and of the columns."""
+    return [m for m in MONTAGES if m in montages]
+
+
+def eeg_columns(seg: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
+    """(batch, 18, n) float64 central segment of one montage -> its chain, asymmetry, correlation and
+    per-slot columns, in manifest order."""
     per = eeg_pair_features(seg, cfg)
-    cols = spec_features(spec, cfg)
     chain = {c: {name: _chain_agg(per, name, c) for name in per} for c in AGG_CHAINS}
-    for c in AGG_CHAINS:
-        cols.extend(chain[c].values())
+    cols = [v for c in AGG_CHAINS for v in chain[c].values()]
     for left, right in ASYM_PAIRS:
         for name in per:
             lv, rv = chain[left][name], chain[right][name]
@@ -235,14 +245,39 @@ def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: Tab
     for left, right in ASYM_PAIRS:
         cols.append(_mirror_corr(seg, left, right))
     if cfg.per_channel:
-        for ch in range(bip.shape[1]):
+        for ch in range(seg.shape[1]):
             cols.extend(v[:, ch] for v in per.values())
+    return cols
+
+
+def tabular_from_montages(segs: dict[str, np.ndarray], spec: np.ndarray, eeg_nan_frac: np.ndarray,
+                          cfg: TabularConfig) -> np.ndarray:
+    """{montage: (batch, 18, eeg_seconds x 200) central segment of the preprocessed window} (at least
+    cfg.montages), the Kaggle windows (batch, 300, 400) and each raw window's gap share ->
+    (batch, n_features) float32 in manifest order. The feature stage and the scan both end here."""
+    cols = spec_features(spec, cfg)
+    for montage in _ordered(cfg.montages):
+        cols.extend(eeg_columns(np.asarray(segs[montage]).astype(np.float64), cfg))
+    cols.append(np.asarray(eeg_nan_frac, dtype=np.float64))
+    cols.append(np.isnan(spec).mean(axis=(1, 2)))
+    out = np.stack(cols, axis=1)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: TabularConfig,
+                  ids: Sequence[object] | None = None) -> np.ndarray:
+    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_features) float32."""
+    # Only the central segment is used: preprocess it with FILTER_MARGIN_S of context on each side
+    # (enough for the band-pass transients to die out) instead of the whole 50 s.
+    n = int(round(cfg.eeg_seconds * FS))
+    lo = max(0, (raw.shape[-1] - n) // 2 - FILTER_MARGIN_S * FS)
+    hi = min(raw.shape[-1], lo + n + 2 * FILTER_MARGIN_S * FS)
+    x = preprocess(raw[..., lo:hi], sig, ids, montages=_ordered(cfg.montages))
+    start = (raw.shape[-1] - n) // 2 - lo
+    segs = split_montages(x[..., start:start + n], cfg.montages)
     scalp = raw[:, : len(SCALP_CHANNELS)]
     gaps = np.isnan(scalp)
     impossible = eeg_artifact_mask(scalp)  # preprocessing turned these into gaps too: count them as such
     if impossible is not None:
         gaps |= impossible
-    cols.append(gaps.mean(axis=(1, 2)))
-    cols.append(np.isnan(spec).mean(axis=(1, 2)))
-    out = np.stack(cols, axis=1)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return tabular_from_montages(segs, spec, gaps.mean(axis=(1, 2)), cfg)

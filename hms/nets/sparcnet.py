@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from hms.constants import N_CLASSES
 from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
-from hms.signal.montage import CHAIN_INDEX, MONTAGES, WAVES_NAMES, montage_channels
+from hms.signal.montage import CHAIN_INDEX, WAVES_NAMES, check_montages, montage_channels
 from hms.train.nn.config import NetConfig, ema_recipe
 
 CHAIN_PAIRS: tuple[int, ...] = CHAIN_INDEX["LL"] + CHAIN_INDEX["RL"] + CHAIN_INDEX["LP"] + CHAIN_INDEX["RP"]  # 16
@@ -54,8 +54,7 @@ class SparcConfig(NetConfig):
         super().__post_init__()
         if not self.blocks or min(self.blocks) < 1:
             raise ConfigError(f"sparcnet.blocks must be a non-empty list of positive counts, got {self.blocks}")
-        if self.montage not in MONTAGES:
-            raise ConfigError(f"sparcnet.montage must be one of {MONTAGES}, not {self.montage!r}")
+        check_montages([self.montage], "sparcnet.montage")
         if self.seconds <= 0 or self.fs <= 0 or self.stem_stride < 1:
             raise ConfigError("sparcnet: seconds and fs must be > 0, stem_stride >= 1")
 

@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from hms.errors import ConfigError
 from hms.nets.backbone import BackboneConfig, create_backbone
-from hms.signal.montage import CHAIN_INDEX, CHAINS, MONTAGES, WAVES_NAMES, montage_channels
+from hms.signal.montage import CHAIN_INDEX, CHAINS, WAVES_NAMES, check_montages, montage_channels
 from hms.signal.spectrogram import filterbank, needed_bins
 
 LAYOUTS = ("channels", "stack")
@@ -62,8 +62,7 @@ class SpecConfig(BackboneConfig):
         super().__post_init__()
         if self.layout not in LAYOUTS:
             raise ConfigError(f"layout must be one of {LAYOUTS}, not {self.layout!r}")
-        if self.montage not in MONTAGES:
-            raise ConfigError(f"montage must be one of {MONTAGES}, not {self.montage!r}")
+        check_montages([self.montage], "montage")
         for key in ("full_win", "zoom_win"):
             if not 0 < getattr(self, key) <= self.n_fft:
                 raise ConfigError(f"{key}={getattr(self, key)} must be in 1..n_fft={self.n_fft}")

@@ -29,7 +29,7 @@ from hms.constants import N_CLASSES
 from hms.errors import ConfigError
 from hms.nets.heads import small_init_head
 from hms.nets.layers import GeM, alive_mask
-from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, MONTAGES, WAVES_NAMES, montage_channels
+from hms.signal.montage import BIPOLAR_FLIP, CHAIN_INDEX, WAVES_NAMES, check_montages, montage_channels
 from hms.train.nn.config import NetConfig, ema_recipe
 
 LEFT: tuple[int, ...] = CHAIN_INDEX["LL"] + CHAIN_INDEX["LP"] + CHAIN_INDEX["C"]
@@ -71,8 +71,7 @@ class WaveConfig(NetConfig):
                               "same, non-zero length")
         if any(k % 2 == 0 for k in self.kernels) or self.stem_kernel % 2 == 0:
             raise ConfigError("wave: kernels and stem_kernel must be odd (same-length convolutions)")
-        if self.montage not in MONTAGES:
-            raise ConfigError(f"wave.montage must be one of {MONTAGES}, not {self.montage!r}")
+        check_montages([self.montage], "wave.montage")
         if self.stem_stride < 1 or min(self.pools) < 1 or self.fs <= 0:
             raise ConfigError("wave: stem_stride and pools must be >= 1, fs > 0")
 

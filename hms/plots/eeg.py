@@ -95,7 +95,7 @@ def plot_eeg(data_dir: Path, split: str, eeg_id: int, out: Path, offset_s: float
         pax = fig.add_subplot(grid[i // 4, 2 + i % 4])
         extent = (0, 600, 0.59, 19.92) if name.startswith("K_") else (0, EEG_WINDOW / FS, mcfg.fmin_hz, mcfg.fmax_hz)
         pax.imshow(panels[i], origin="lower", aspect="auto", cmap="magma", extent=extent)
-        pax.set_title(name, fontsize=9)
+        pax.set_title(f"{name} ({mcfg.montage})" if name.startswith("E_") else name, fontsize=9)
         pax.tick_params(labelsize=7)
         pax.set_xlabel("s", fontsize=7, labelpad=1)
         if i % 4 == 0:

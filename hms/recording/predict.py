@@ -22,17 +22,19 @@ import numpy as np
 from hms.ensemble.apply import Ensemble, blend, load_ensemble
 from hms.features.build import parse_config
 from hms.features.mosaic import mosaic_batch
-from hms.features.tabular import tabular_batch
+from hms.features.tabular import tabular_batch, tabular_from_montages
 from hms.features.waves import waves_batch
 from hms.constants import EEG_WINDOW, FS
-from hms.recording.shared import (eeg_panels_from_frames, frame_hop, mosaic_from_bipolar, nan_share, tabular_from_bipolar,
-                                  tabular_segment, waves_from_resampled)
+from hms.recording.shared import (eeg_panels_from_frames, frame_hop, mosaic_from_montage, nan_share, tabular_segment,
+                                  waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import WindowBatch
 from hms.signal.filters import resample
+from hms.signal.montage import MONTAGES, split_montages
 from hms.errors import ConfigError
 from hms.models.registry import UnknownModelError
 from hms.models.trained import ModelDirError, TrainedModel
+from hms.predict import check_features_current
 from hms.predictions import check_probabilities
 from hms.signal.preprocess import SignalConfig
 
@@ -81,6 +83,7 @@ def load_models(models_dir: str | Path, tta: bool = True, timer: StepTimer | Non
     and the blender, loaded sealed by hms.ensemble.apply.load_ensemble."""
     try:
         ens = load_ensemble(Path(models_dir))
+        check_features_current(ens, Path(models_dir))
     except (ModelDirError, UnknownModelError) as exc:  # the user's --models, not a bug: one line, exit 2
         raise ConfigError(str(exc)) from None
     weights = ens.blender.model_weights()
@@ -137,7 +140,7 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
             if exact:
                 out[f.key] = _batch_function(f, wb.raw(), wb.spec)
             elif f.kind == "mosaic":
-                out[f.key] = mosaic_from_bipolar(lambda: _eeg_panels(wb, f), wb.spec, f.cfg)
+                out[f.key] = mosaic_from_montage(lambda: _eeg_panels(wb, f), wb.spec, f.cfg)
             elif f.kind == "waves":
                 x = wb.resampled(f.sig, f.cfg.fs_out)
                 x = resample(wb.signals(f.sig), FS, f.cfg.fs_out) if x is None else x
@@ -145,7 +148,8 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
             elif f.kind == "tabular":
                 a, b = tabular_segment(EEG_WINDOW, f.cfg)
                 nan_frac = nan_share(wb.chunk.raw, wb.offsets, EEG_WINDOW)
-                out[f.key] = tabular_from_bipolar(wb.bipolar(f.sig)[..., a:b], wb.spec, nan_frac, f.cfg)
+                segs = split_montages(wb.signals(f.sig)[..., a:b], MONTAGES)
+                out[f.key] = tabular_from_montages(segs, wb.spec, nan_frac, f.cfg)
             else:
                 raise ValueError(f"unknown feature kind {f.kind!r}")
             if f.kind in FLOAT16_KINDS:
@@ -158,7 +162,7 @@ def _eeg_panels(wb: WindowBatch, f: FeatureSpec) -> np.ndarray:
     hop = EEG_WINDOW // f.cfg.n_frames
     grid = frame_hop(hop, wb.hop)
     power, first = wb.chunk.frames(f.sig, f.cfg, grid)
-    return eeg_panels_from_frames(power, first, grid, wb.chunk.bipolar(f.sig), wb.offsets, EEG_WINDOW, f.cfg)
+    return eeg_panels_from_frames(power, first, grid, wb.chunk.montage(f.sig, f.cfg.montage), wb.offsets, EEG_WINDOW, f.cfg)
 
 
 def _batch_function(f: FeatureSpec, raw: np.ndarray, spec: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Features of many overlapping windows from signals prepared once per chunk of the recording.
 
-`hms.features.*_batch` each start with `preprocess(raw window)` (NaN handling, bipolar montage,
+`hms.features.*_batch` each start with `preprocess(raw window)` (NaN handling, montages,
 band-pass, clipping) and the waves also resample the window; for windows every 2 s that is 25
 times the same work on the same samples. Here `preprocess` and `resample` run once on a chunk of
 the recording and the windows are views into the result; what follows is the second half of each
@@ -12,10 +12,10 @@ batch function, unchanged:
   e.g. --step 1.95), otherwise each frame is the grid frame nearest to it (at most hop / 6 =
   65 ms away with the defaults);
 - waves: the central `seconds` of the resampled signal divided by `scale_uv`;
-- tabular: `eeg_pair_features` + `spec_features` (hms.features.tabular) and the same chain,
-  asymmetry, correlation, per-pair and quality columns as `tabular_batch`.
+- tabular: the central segment of each montage to `tabular_from_montages` (hms.features.tabular),
+  where `tabular_batch` ends too.
 
-Given the bipolar windows that `preprocess` makes of each window, these functions return exactly
+Given the montages that `preprocess` makes of each window, these functions return exactly
 (bit for bit) what the batch functions return; tests/test_scan.py checks it. They belong in
 hms.features (each *_batch = preprocess + these), and are here only until that move (issue 12
 report): keep them in step with the batch functions until then.
@@ -29,23 +29,22 @@ import numpy as np
 
 from hms.constants import FS, SCALP_CHANNELS, SPEC_REGIONS
 from hms.features.mosaic import MosaicConfig, _sparse_bank, eeg_panels, kaggle_panels
-from hms.features.tabular import (AGG_CHAINS, ASYM_PAIRS, EEG_FEATURES, TabularConfig, _chain_agg, _mirror_corr,
-                                  eeg_pair_features, spec_features)
+from hms.features.tabular import TabularConfig
 from hms.features.waves import WavesConfig, waves_shape
 from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
 
 
-def mosaic_from_bipolar(bip: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
-    """(B, 18, 10000) preprocessed bipolar windows (or a function giving the E panels
+def mosaic_from_montage(x: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """(B, 18, 10000) preprocessed windows in cfg.montage (or a function giving the E panels
     (B, 4, F, T), e.g. eeg_panels_from_frames) + (B, 300, 400) Kaggle windows -> mosaic_batch's output."""
     parts: dict[str, np.ndarray] = {}
     if any(p.startswith("K_") for p in cfg.panels):
         k = kaggle_panels(spec, cfg)
         parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
     if any(p.startswith("E_") for p in cfg.panels):
-        e = bip() if callable(bip) else eeg_panels(bip, cfg)
+        e = x() if callable(x) else eeg_panels(x, cfg)
         parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
     return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)
 
@@ -60,8 +59,8 @@ def frame_hop(window_hop: int, step: int) -> int:
 
 
 def chain_power_frames(bip: np.ndarray, origin: int, cfg: MosaicConfig, grid: int) -> tuple[np.ndarray, int]:
-    """Power of the 16 chain pairs of a (18, n) preprocessed stretch (its first sample is sample
-    `origin` of the recording) at the bins below fmax, in frames centred on the recording samples
+    """Power of the 16 chain channels of a (18, n) preprocessed stretch of one montage (its first
+    sample is sample `origin` of the recording) at the bins below fmax, in frames centred on the recording samples
     that are multiples of `grid`: ((bins, 16, frames), stretch sample of frame 0). The same
     `power_bins_major` as eeg_panels, run once for all the windows of the stretch."""
     chains = np.concatenate([CHAIN_INDEX[c] for c in CHAINS])
@@ -109,34 +108,6 @@ def tabular_segment(window_samples: int, cfg: TabularConfig) -> tuple[int, int]:
     n = int(round(cfg.eeg_seconds * FS))
     start = (window_samples - n) // 2
     return start, start + n
-
-
-def tabular_from_bipolar(seg: np.ndarray, spec: np.ndarray, eeg_nan_frac: np.ndarray, cfg: TabularConfig) -> np.ndarray:
-    """Central segments (B, 18, eeg_seconds x 200) of the preprocessed bipolar windows, the Kaggle
-    windows (B, 300, 400) and each raw window's NaN share -> tabular_batch's output."""
-    seg = np.asarray(seg).astype(np.float64)
-    per = eeg_pair_features(seg, cfg)
-    cols = spec_features(spec, cfg)
-    chain = {c: {name: _chain_agg(per, name, c) for name in per} for c in AGG_CHAINS}
-    for c in AGG_CHAINS:
-        cols.extend(chain[c].values())
-    for left, right in ASYM_PAIRS:
-        for name in per:
-            lv, rv = chain[left][name], chain[right][name]
-            if EEG_FEATURES[name][1]:
-                s = lv + rv
-                cols.append(np.where(s > 0, (lv - rv) / np.maximum(s, 1e-30), 0.0))
-            else:
-                cols.append(lv - rv)
-    for left, right in ASYM_PAIRS:
-        cols.append(_mirror_corr(seg, left, right))
-    if cfg.per_channel:
-        for ch in range(seg.shape[1]):
-            cols.extend(v[:, ch] for v in per.values())
-    cols.append(np.asarray(eeg_nan_frac, dtype=np.float64))
-    cols.append(np.isnan(spec).mean(axis=(1, 2)))
-    out = np.stack(cols, axis=1)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
 def nan_share(raw_block: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:

@@ -41,7 +41,7 @@ from hms.errors import ConfigError
 from hms.recording.read import Recording
 from hms.recording.timing import StepTimer
 from hms.signal.filters import resample
-from hms.signal.montage import MONTAGES, N_BIPOLAR
+from hms.signal.montage import MONTAGES, split_montages
 from hms.signal.preprocess import SignalConfig, preprocess
 from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
@@ -163,8 +163,7 @@ class SpectrogramRows:
 class Chunk:
     """A stretch of the recording and what the windows inside it share, computed on first use:
     per signal config the preprocessed signal in both montages (hms.signal.preprocess on the whole
-    stretch; the bipolar one feeds the spectrograms and the tabular features) and its resampled
-    copies for the waves."""
+    stretch; the mosaic's E panels and the tabular features read the montages their configs name) and its resampled copies for the waves."""
 
     start: int  # first sample (200 Hz) of `raw` in the recording
     raw: np.ndarray  # (20, n) µV, NaNs as in the file
@@ -182,9 +181,9 @@ class Chunk:
                 self._signals[key] = preprocess(self.raw[None], sig, montages=MONTAGES)[0]
         return self._signals[key]
 
-    def bipolar(self, sig: SignalConfig) -> np.ndarray:
-        """(18, n) the bipolar channels of signals(sig) (a view)."""
-        return self.signals(sig)[:N_BIPOLAR]
+    def montage(self, sig: SignalConfig, name: str) -> np.ndarray:
+        """(18, n) the channels of montage `name` in signals(sig) (a view)."""
+        return split_montages(self.signals(sig), MONTAGES)[name]
 
     def resampled(self, sig: SignalConfig, fs_out: int) -> np.ndarray:
         """signals(sig) resampled to fs_out (anti-aliased, hms.signal.filters.resample)."""
@@ -196,12 +195,12 @@ class Chunk:
         return self._resampled[key]
 
     def frames(self, sig: SignalConfig, cfg: "MosaicConfig", grid: int) -> tuple[np.ndarray, int]:
-        """Chain power frames of bipolar(sig) on the recording's frame grid (hms.recording.shared)."""
+        """Chain power frames of the E panels' montage on the recording's frame grid (hms.recording.shared)."""
         from hms.recording.shared import chain_power_frames
 
         key = (signal_key(sig), repr(cfg), grid)
         if key not in self._frames:
-            bip = self.bipolar(sig)
+            bip = self.montage(sig, cfg.montage)
             with self.timer("spectrogram frames"):
                 self._frames[key] = chain_power_frames(bip, self.start, cfg, grid)
         return self._frames[key]
@@ -228,10 +227,6 @@ class WindowBatch:
     def raw(self) -> np.ndarray:
         """(B, 20, 10000) raw µV windows (a view)."""
         return window_views(self.chunk.raw, int(self.offsets[0]), len(self.offsets), self.hop, EEG_WINDOW)
-
-    def bipolar(self, sig: SignalConfig) -> np.ndarray:
-        """(B, 18, 10000) preprocessed bipolar windows (a view)."""
-        return window_views(self.chunk.bipolar(sig), int(self.offsets[0]), len(self.offsets), self.hop, EEG_WINDOW)
 
     def signals(self, sig: SignalConfig) -> np.ndarray:
         """(B, 36, 10000) preprocessed windows in both montages (a view)."""

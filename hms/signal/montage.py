@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from hms.constants import EEG_CHANNELS, SCALP_CHANNELS
+from hms.errors import ConfigError
 
 CHAINS: tuple[str, ...] = ("LL", "RL", "LP", "RP")
 CHAIN_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -119,6 +120,20 @@ def average_reference(filled: np.ndarray, dead: np.ndarray) -> tuple[np.ndarray,
     count = live.sum(axis=1, keepdims=True)
     mean = np.where(live, x, 0.0).sum(axis=1, keepdims=True, dtype=np.float32) / np.maximum(count, 1)
     return (x[:, _SLOT] - mean).astype(np.float32, copy=False), ~live[:, _SLOT]
+
+
+def check_montages(names: Sequence[str], key: str) -> None:
+    """ConfigError naming the params `key` unless `names` are distinct montages (at least one)."""
+    bad = [n for n in names if n not in MONTAGES]
+    if bad or not names or len(set(names)) < len(names):
+        raise ConfigError(f"{key}: each must be one of {MONTAGES}, at least one and none twice; got {list(names)}")
+
+
+def split_montages(x: np.ndarray, present: Sequence[str]) -> dict[str, np.ndarray]:
+    """(..., 18 x len(present), time) montages stacked in MONTAGES order (as `preprocess` and the waves
+    features give them) -> {montage: (..., 18, time) view}."""
+    names = [m for m in MONTAGES if m in present]
+    return {m: x[..., i * len(PAIRS):(i + 1) * len(PAIRS), :] for i, m in enumerate(names)}
 
 
 def montage_channels(montage: str, slots: Sequence[int]) -> list[int]:

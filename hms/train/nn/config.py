@@ -47,8 +47,9 @@ class LoopConfig:
     # > 0: validate, select and keep an exponential moving average of the weights (yu4u's ModelEmaV2
     # option in the top HMS solutions); smooths the noisy last steps of a small-data run. 0 = off.
     ema_decay: float = 0.0
-    # Label smoothing of few-vote eegs (issue 11's recipe list): stage-1 targets of eegs with at most
-    # smooth_votes votes become (1 - smooth_eps) y + smooth_eps / 6. Validation keeps the votes. 0 = off.
+    # Label smoothing of few-vote eegs (issue 11's recipe list): training targets of eegs with at most
+    # smooth_votes votes become (1 - smooth_eps) y + smooth_eps / 6, in every stage (stage 2's eegs have
+    # >= 10 votes, so in effect stage 1 unless smooth_votes reaches that). Validation keeps the votes. 0 = off.
     smooth_votes: int = 3
     smooth_eps: float = 0.0
     select_on: str = "kl_hq"  # validation metric that picks each fold's best epoch: kl_hq | kl_all
