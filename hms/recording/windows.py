@@ -163,7 +163,8 @@ class SpectrogramRows:
 class Chunk:
     """A stretch of the recording and what the windows inside it share, computed on first use:
     per signal config the preprocessed signal in both montages (hms.signal.preprocess on the whole
-    stretch; the mosaic's E panels and the tabular features read the montages their configs name) and its resampled copies for the waves."""
+    stretch; the mosaic's E panels and the tabular features read the montages their configs name)
+    and its resampled copies for the waves."""
 
     start: int  # first sample (200 Hz) of `raw` in the recording
     raw: np.ndarray  # (20, n) µV, NaNs as in the file
@@ -200,9 +201,9 @@ class Chunk:
 
         key = (signal_key(sig), repr(cfg), grid)
         if key not in self._frames:
-            bip = self.montage(sig, cfg.montage)
+            x = self.montage(sig, cfg.montage)
             with self.timer("spectrogram frames"):
-                self._frames[key] = chain_power_frames(bip, self.start, cfg, grid)
+                self._frames[key] = chain_power_frames(x, self.start, cfg, grid)
         return self._frames[key]
 
 
