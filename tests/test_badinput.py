@@ -388,8 +388,8 @@ def test_impossible_channel_is_a_dead_channel(real_window, name: str, corrupt, c
     assert abs(got["asym_LP_RP_pow_delta"]) < 0.99  # 0.998 when the filter smeared the channel
     # the dead electrode is out of the average too (in it, it would clip every slot to ±1024 µV)
     assert got["avg_ch_C3_std"] == 0 and 0 < got["avg_ch_C4_std"] < 200
-    # (tabular filters only the central 10 s plus 10 s of context each side: 6000 samples)
-    assert any(re.search(r"test eeg_id 3911565283: channel\(s\) C3 \(6000 samples\) hold impossible values", r.getMessage())
+    # (tabular filters the central eeg_seconds plus 10 s of context each side: the whole window by default)
+    assert any(re.search(r"test eeg_id 3911565283: channel\(s\) C3 \(10000 samples\) hold impossible values", r.getMessage())
                for r in caplog.records)
 
 

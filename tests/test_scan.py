@@ -145,12 +145,12 @@ def test_shared_features_equal_the_batch_functions(scripted: dict[str, Any], con
     np.testing.assert_array_equal(waves_from_resampled(resample(preprocess(raw, sig, montages=MONTAGES), FS, cfg.fs_out), cfg),
                                   waves_batch(raw, sig, cfg))
     sig, cfg = configs["tabular"]
-    n = int(round(cfg.eeg_seconds * FS))
-    lo = (EEG_WINDOW - n) // 2 - FILTER_MARGIN_S * FS
-    x = preprocess(raw[..., lo: lo + n + 2 * FILTER_MARGIN_S * FS], sig, montages=MONTAGES)
-    segs = split_montages(x[..., FILTER_MARGIN_S * FS: FILTER_MARGIN_S * FS + n], MONTAGES)
-    for montages in (["bipolar"], ["average"], ["bipolar", "average"]):
-        c = dataclasses.replace(cfg, montages=montages)
+    for seconds, montages in ((30, ["bipolar"]), (30, ["average"]), (10, ["average"]), (10, ["bipolar", "average"])):
+        c = dataclasses.replace(cfg, montages=montages, eeg_seconds=seconds)
+        n = int(round(seconds * FS))
+        lo = max(0, (EEG_WINDOW - n) // 2 - FILTER_MARGIN_S * FS)  # the filtered stretch, as tabular_batch's
+        x = preprocess(raw[..., lo: lo + n + 2 * FILTER_MARGIN_S * FS], sig, montages=MONTAGES)
+        segs = split_montages(x[..., (EEG_WINDOW - n) // 2 - lo: (EEG_WINDOW - n) // 2 - lo + n], MONTAGES)
         np.testing.assert_array_equal(tabular_from_montages(segs, wb.spec, np.isnan(raw[:, :19]).mean(axis=(1, 2)), c),
                                       tabular_batch(raw, wb.spec, sig, c))
 
