@@ -18,12 +18,12 @@ from scipy import signal as sps
 from hms.constants import CLASSES, EEG_CHANNELS, EEG_WINDOW, FS, SPEC_COLUMNS
 from hms.data.read import read_eeg, read_spectrogram
 from hms.features.build import parse_config
-from hms.features.mosaic import eeg_panels, mosaic_batch
+from hms.features.mosaic import eeg_panels, mosaic_batch, mosaic_from_montage
 from hms.features.tabular import FILTER_MARGIN_S, tabular_batch, tabular_from_montages
 from hms.features.waves import waves_batch
 from hms.recording.events import EventConfig, find_events, smooth
 from hms.recording.read import open_recording
-from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop, mosaic_from_montage,
+from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop,
                                   waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import SpectrogramRows, WindowGrid, WindowStream

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -117,14 +117,21 @@ def kaggle_panels(spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
     return small
 
 
-def mosaic_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: MosaicConfig,
-                 ids: Sequence[object] | None = None) -> np.ndarray:
-    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_panels, F, T) float32."""
+def mosaic_from_montage(x: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """(B, 18, 10000) preprocessed windows in cfg.montage (or a function giving the E panels (B, 4, F, T),
+    e.g. `hms scan`'s eeg_panels_from_frames) + (B, 300, 400) Kaggle windows -> (B, n_panels, F, T) float32
+    in cfg.panels order. mosaic_batch and the scan both end here."""
     parts: dict[str, np.ndarray] = {}
     if any(p.startswith("K_") for p in cfg.panels):
         k = kaggle_panels(spec, cfg)
         parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
     if any(p.startswith("E_") for p in cfg.panels):
-        e = eeg_panels(preprocess(raw, sig, ids, montages=[cfg.montage]), cfg)
+        e = x() if callable(x) else eeg_panels(x, cfg)
         parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
     return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)
+
+
+def mosaic_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: MosaicConfig,
+                 ids: Sequence[object] | None = None) -> np.ndarray:
+    """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_panels, F, T) float32."""
+    return mosaic_from_montage(lambda: eeg_panels(preprocess(raw, sig, ids, montages=[cfg.montage]), cfg), spec, cfg)

@@ -36,7 +36,7 @@ from scipy.stats import kurtosis
 from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
 from hms.errors import ConfigError
 from hms.signal.artifacts import eeg_artifact_mask
-from hms.signal.montage import AVERAGE_SLOTS, BIPOLAR_NAMES, CHAIN_INDEX, MONTAGES, check_montages, split_montages
+from hms.signal.montage import AVERAGE_SLOTS, BIPOLAR_NAMES, CHAIN_INDEX, check_montages, in_order, split_montages
 from hms.signal.preprocess import SignalConfig, preprocess
 
 BANDS: dict[str, tuple[float, float]] = {"delta": (0.5, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 20.0)}
@@ -100,7 +100,7 @@ def feature_manifest(cfg: TabularConfig) -> pd.DataFrame:
                 for s in SPEC_STATS:
                     rows.append((f"spec_{r}_{b}_{w}s_{s}", "kaggle_spectrogram",
                                  f"Kaggle spectrogram {r}, {b} {lo:g}-{hi:g} Hz, ln band power: {s} over the central {w} s"))
-    for montage in _ordered(cfg.montages):
+    for montage in in_order(cfg.montages):
         pre, slots = MONTAGE_COLUMNS[montage]
         what, unit = ("", "pair") if montage == "bipolar" else ("average reference: ", "slot")
         for c in AGG_CHAINS:
@@ -227,11 +227,6 @@ def _mirror_corr(x: np.ndarray, left: str, right: str) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).mean(axis=1)
 
 
-def _ordered(montages: Sequence[str]) -> list[str]:
-    """`montages` in MONTAGES order: the order of `preprocess`'s output and of the columns."""
-    return [m for m in MONTAGES if m in montages]
-
-
 def eeg_columns(seg: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
     """(batch, 18, n) float64 central segment of one montage -> its chain, asymmetry, correlation and
     per-slot columns, in manifest order."""
@@ -260,7 +255,7 @@ def tabular_from_montages(segs: dict[str, np.ndarray], spec: np.ndarray, eeg_nan
     cfg.montages), the Kaggle windows (batch, 300, 400) and each raw window's gap share ->
     (batch, n_features) float32 in manifest order. The feature stage and the scan both end here."""
     cols = spec_features(spec, cfg)
-    for montage in _ordered(cfg.montages):
+    for montage in in_order(cfg.montages):
         cols.extend(eeg_columns(np.asarray(segs[montage]).astype(np.float64), cfg))
     cols.append(np.asarray(eeg_nan_frac, dtype=np.float64))
     cols.append(np.isnan(spec).mean(axis=(1, 2)))
@@ -276,7 +271,7 @@ def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: Tab
     n = int(round(cfg.eeg_seconds * FS))
     lo = max(0, (raw.shape[-1] - n) // 2 - FILTER_MARGIN_S * FS)
     hi = min(raw.shape[-1], lo + n + 2 * FILTER_MARGIN_S * FS)
-    x = preprocess(raw[..., lo:hi], sig, ids, montages=_ordered(cfg.montages))
+    x = preprocess(raw[..., lo:hi], sig, ids, montages=in_order(cfg.montages))
     start = (raw.shape[-1] - n) // 2 - lo
     segs = split_montages(x[..., start:start + n], cfg.montages)
     scalp = raw[:, : len(SCALP_CHANNELS)]

@@ -21,11 +21,11 @@ import numpy as np
 
 from hms.ensemble.apply import Ensemble, blend, load_ensemble
 from hms.features.build import parse_config
-from hms.features.mosaic import mosaic_batch
+from hms.features.mosaic import mosaic_batch, mosaic_from_montage
 from hms.features.tabular import tabular_batch, tabular_from_montages
 from hms.features.waves import waves_batch
 from hms.constants import EEG_WINDOW, FS
-from hms.recording.shared import (eeg_panels_from_frames, frame_hop, mosaic_from_montage, nan_share, tabular_segment,
+from hms.recording.shared import (eeg_panels_from_frames, frame_hop, nan_share, tabular_segment,
                                   waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import WindowBatch

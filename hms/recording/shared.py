@@ -5,8 +5,7 @@ band-pass, clipping) and the waves also resample the window; for windows every 2
 times the same work on the same samples. Here `preprocess` and `resample` run once on a chunk of
 the recording and the windows are views into the result; what follows is the second half of each
 batch function, unchanged:
-- mosaic: `kaggle_panels` + `eeg_panels` (hms.features.mosaic), stacked in the config's panel order;
-  the E panels' STFT frames can also be computed once per chunk on a grid of frame centres and
+- mosaic: `mosaic_from_montage` (hms.features.mosaic), where `mosaic_batch` ends too; the E panels' STFT frames can also be computed once per chunk on a grid of frame centres and
   each window take its frames from it (`chain_power_frames`, `eeg_panels_from_frames`): exact when
   the window step is a multiple of the frame hop (0.39 s with the default 128 frames per 50 s,
   e.g. --step 1.95), otherwise each frame is the grid frame nearest to it (at most hop / 6 =
@@ -23,30 +22,15 @@ report): keep them in step with the batch functions until then.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
-from hms.constants import FS, SCALP_CHANNELS, SPEC_REGIONS
-from hms.features.mosaic import MosaicConfig, _sparse_bank, eeg_panels, kaggle_panels
+from hms.constants import FS, SCALP_CHANNELS
+from hms.features.mosaic import MosaicConfig, _sparse_bank
 from hms.features.tabular import TabularConfig
 from hms.features.waves import WavesConfig, waves_shape
 from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
-
-
-def mosaic_from_montage(x: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
-    """(B, 18, 10000) preprocessed windows in cfg.montage (or a function giving the E panels
-    (B, 4, F, T), e.g. eeg_panels_from_frames) + (B, 300, 400) Kaggle windows -> mosaic_batch's output."""
-    parts: dict[str, np.ndarray] = {}
-    if any(p.startswith("K_") for p in cfg.panels):
-        k = kaggle_panels(spec, cfg)
-        parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
-    if any(p.startswith("E_") for p in cfg.panels):
-        e = x() if callable(x) else eeg_panels(x, cfg)
-        parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
-    return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)
 
 
 def frame_hop(window_hop: int, step: int) -> int:

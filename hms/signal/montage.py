@@ -129,11 +129,15 @@ def check_montages(names: Sequence[str], key: str) -> None:
         raise ConfigError(f"{key}: each must be one of {MONTAGES}, at least one and none twice; got {list(names)}")
 
 
+def in_order(names: Sequence[str]) -> list[str]:
+    """`names` in MONTAGES order: the order in which `preprocess` stacks montages."""
+    return [m for m in MONTAGES if m in names]
+
+
 def split_montages(x: np.ndarray, present: Sequence[str]) -> dict[str, np.ndarray]:
     """(..., 18 x len(present), time) montages stacked in MONTAGES order (as `preprocess` and the waves
     features give them) -> {montage: (..., 18, time) view}."""
-    names = [m for m in MONTAGES if m in present]
-    return {m: x[..., i * len(PAIRS):(i + 1) * len(PAIRS), :] for i, m in enumerate(names)}
+    return {m: x[..., i * len(PAIRS):(i + 1) * len(PAIRS), :] for i, m in enumerate(in_order(present))}
 
 
 def montage_channels(montage: str, slots: Sequence[int]) -> list[int]:
