@@ -214,6 +214,29 @@ def test_periodic_discharges_give_their_rate(freq: float, montage: str) -> None:
     assert x.loc[0, f"{pre}eeg_LL_sharp_rate"] > x.loc[1, f"{pre}eeg_LL_sharp_rate"]
 
 
+def test_welch_and_moments_match_scipy_and_a_window_is_a_slice_of_a_longer_grid() -> None:
+    """The tabular Welch spectra are scipy.signal.welch's (2 s Hann segments, half overlapping), a
+    window's spectra are the mean of its slice of a longer stretch's segments bit for bit (the scan's
+    sharing), and the kurtosis is scipy's, 0 on a flat channel."""
+    from scipy.signal import welch
+    from scipy.stats import kurtosis
+
+    from hms.features.tabular import (WELCH_FREQS, WELCH_HOP, eeg_pair_features, segment_periodograms, welch_mean,
+                                      welch_segments)
+
+    x = np.random.default_rng(3).normal(0, 40, (2, 18, 30 * FS))
+    freqs, ref = welch(x, fs=FS, nperseg=2 * FS, axis=-1)
+    np.testing.assert_array_equal(WELCH_FREQS, freqs)
+    np.testing.assert_allclose(welch_mean(segment_periodograms(x)), ref, rtol=1e-12)
+    n, offsets = 10 * FS, np.array([0, 2, 7, 19]) * WELCH_HOP
+    own = welch_mean(segment_periodograms(np.stack([x[0][:, o: o + n] for o in offsets])))
+    np.testing.assert_array_equal(welch_mean(segment_periodograms(x[0]), offsets // WELCH_HOP, welch_segments(n)), own)
+    x[1, 5] = 7.0
+    per = eeg_pair_features(x, TabularConfig())
+    np.testing.assert_allclose(per["kurtosis"][0], kurtosis(x[0], axis=-1), rtol=1e-12)
+    assert per["kurtosis"][1, 5] == 0.0 and per["std"][1, 5] == 0.0
+
+
 def test_eeg_panels_do_not_depend_on_the_other_windows_of_a_chunk() -> None:
     raw = np.concatenate([_raw(), _raw() * 3 + 5, _raw()[:, :, ::-1]])
     bip = preprocess(raw, SignalConfig())

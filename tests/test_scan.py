@@ -23,8 +23,8 @@ from hms.features.tabular import FILTER_MARGIN_S, tabular_batch, tabular_from_mo
 from hms.features.waves import waves_batch
 from hms.recording.events import EventConfig, find_events, smooth
 from hms.recording.read import open_recording
-from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop,
-                                  waves_from_resampled)
+from hms.recording.shared import (chain_power_frames, eeg_panels_from_frames, frame_hop, nan_share,
+                                  tabular_segment, waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import SpectrogramRows, WindowGrid, WindowStream
 from hms.signal.filters import resample
@@ -153,6 +153,30 @@ def test_shared_features_equal_the_batch_functions(scripted: dict[str, Any], con
         segs = split_montages(x[..., (EEG_WINDOW - n) // 2 - lo: (EEG_WINDOW - n) // 2 - lo + n], MONTAGES)
         np.testing.assert_array_equal(tabular_from_montages(segs, wb.spec, np.isnan(raw[:, :19]).mean(axis=(1, 2)), c),
                                       tabular_batch(raw, wb.spec, sig, c))
+
+
+@pytest.mark.parametrize("step_s", [2.0, 1.5])
+def test_shared_welch_spectra_equal_each_windows_own(scripted: dict[str, Any], configs: dict[str, Any],
+                                                     step_s: float) -> None:
+    """The tabular EEG spectra a scan takes from its chunk's shared Welch segments (a 2 s step: every
+    window's segments on one 1 s grid) are bit for bit those of each window's own segment; a step
+    off that grid (1.5 s) computes them per window."""
+    from hms.recording.predict import FeatureSpec, batch_features
+
+    sig, cfg = configs["tabular"]
+    rec = open_recording(scripted["parquet"])
+    timer = StepTimer()  # the chunk's shared work is timed by the stream's timer
+    stream = iter(WindowStream(rec, WindowGrid(rec.n, step_s), timer, batch=8, chunk=16))
+    next(stream)
+    wb = next(stream)
+    for montages in (["average"], ["bipolar", "average"]):
+        c = dataclasses.replace(cfg, montages=montages)
+        shared = batch_features(wb, [FeatureSpec("t", "tabular", sig, c)], StepTimer())["t"]
+        a, b = tabular_segment(EEG_WINDOW, c)
+        segs = split_montages(wb.signals(sig)[..., a:b], MONTAGES)
+        own = tabular_from_montages(segs, wb.spec, nan_share(wb.chunk.raw, wb.offsets, EEG_WINDOW), c)
+        np.testing.assert_array_equal(shared, own)
+        assert ("welch segments" in timer.seconds) == (step_s == 2.0)
 
 
 def test_shared_stft_frames_equal_eeg_panels_when_the_step_is_on_the_frame_hop(

@@ -30,8 +30,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import fft as sfft
-from scipy.signal import welch
-from scipy.stats import kurtosis
+from scipy.signal import get_window
 
 from hms.constants import EEG_WINDOW, FS, SCALP_CHANNELS, SPEC_FREQS, SPEC_REGIONS, SPEC_STEP_S, SPEC_WINDOW_ROWS
 from hms.errors import ConfigError
@@ -62,6 +61,10 @@ EEG_FEATURES: dict[str, tuple[str, bool]] = {
 AGG_CHAINS = ("LL", "RL", "LP", "RP", "C")
 FILTER_MARGIN_S = 10  # seconds of context filtered on each side of the central EEG segment
 ASYM_PAIRS = (("LL", "RL"), ("LP", "RP"))
+WELCH_SEG = 2 * FS  # Welch's method: Hann-windowed 2 s segments every 1 s, their periodograms averaged
+WELCH_HOP = WELCH_SEG // 2
+WELCH_FREQS = sfft.rfftfreq(WELCH_SEG, 1.0 / FS)
+_HANN = get_window("hann", WELCH_SEG)
 # Per montage: the prefix of its EEG columns and the names of its 18 slots.
 MONTAGE_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {"bipolar": ("", BIPOLAR_NAMES), "average": ("avg_", AVERAGE_SLOTS)}
 
@@ -157,11 +160,49 @@ def spec_features(spec: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
     return cols
 
 
-def eeg_pair_features(x: np.ndarray, cfg: TabularConfig) -> dict[str, np.ndarray]:
-    """(batch, 18, n) preprocessed segment of one montage -> {feature: (batch, 18)} in EEG_FEATURES order."""
+def segment_periodograms(x: np.ndarray) -> np.ndarray:
+    """(..., n) -> (..., segments, 201) float64: the one-sided power density (µV²/Hz) of each mean-removed,
+    Hann-windowed 2 s segment starting every 1 s, i.e. scipy.signal.welch's periodograms before
+    their mean. Windows whose segments fall on one 1 s grid share them: `hms scan` computes them
+    once per chunk of the recording (hms.recording.shared)."""
+    x = np.asarray(x, dtype=np.float64)
+    seg = np.lib.stride_tricks.sliding_window_view(x, WELCH_SEG, axis=-1)[..., ::WELCH_HOP, :]
+    seg = (seg - seg.mean(axis=-1, keepdims=True)) * _HANN
+    spec = sfft.rfft(seg, axis=-1)
+    p = spec.real ** 2 + spec.imag ** 2
+    p *= 1.0 / (FS * (_HANN ** 2).sum())
+    p[..., 1:-1] *= 2.0  # one-sided: every bin but DC and Nyquist holds its negative twin
+    return p
+
+
+def welch_mean(p: np.ndarray, first: np.ndarray | None = None, count: int | None = None) -> np.ndarray:
+    """Welch's spectra from (..., segments, F) periodograms: the mean over all segments, or with
+    `first` (windows,) the mean over segments first_i ... first_i + count - 1 per window, as
+    (windows, ..., F). Summed in segment order, so the result does not depend on how many other
+    segments `p` holds (a recording chunk's grid and a window's own segments give the same bits)."""
+    if first is None:
+        parts = (p[..., j, :] for j in range(p.shape[-2]))
+        count = p.shape[-2]
+    else:
+        parts = (np.moveaxis(p[..., np.asarray(first) + j, :], -2, 0) for j in range(count))
+    acc = next(parts).copy()
+    for part in parts:
+        acc += part
+    return acc / count
+
+
+def welch_segments(n: int) -> int:
+    """Number of Welch segments in n samples."""
+    return (n - WELCH_SEG) // WELCH_HOP + 1
+
+
+def eeg_pair_features(x: np.ndarray, cfg: TabularConfig, psd: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """(batch, 18, n) preprocessed segment of one montage -> {feature: (batch, 18)} in EEG_FEATURES order.
+    `psd`: its Welch spectra (batch, 18, 201) if already known (welch_mean of segment_periodograms)."""
     n = x.shape[-1]
     out: dict[str, np.ndarray] = {}
-    freqs, psd = welch(x, fs=FS, nperseg=min(2 * FS, n), axis=-1)
+    psd = welch_mean(segment_periodograms(x)) if psd is None else psd
+    freqs = WELCH_FREQS
     df = freqs[1] - freqs[0]
     bp = {b: psd[..., (freqs >= lo) & (freqs < hi)].sum(axis=-1) * df for b, (lo, hi) in BANDS.items()}
     out.update({f"pow_{b}": v for b, v in bp.items()})
@@ -179,12 +220,14 @@ def eeg_pair_features(x: np.ndarray, cfg: TabularConfig) -> dict[str, np.ndarray
     q = p / np.maximum(total[..., None], 1e-30)
     ent = -(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=-1) / np.log(len(f))
     out["spec_entropy"] = np.where(total > 0, ent, 0.0)
-    # Autocorrelation (biased, so the first of equal peaks wins) through the FFT.
-    xc = x - x.mean(axis=-1, keepdims=True)
-    spec = sfft.rfft(xc, n=2 * n, axis=-1)
-    acf = sfft.irfft(spec.real ** 2 + spec.imag ** 2, n=2 * n, axis=-1)[..., :n]
-    acf = acf / np.maximum(acf[..., :1], 1e-12)
+    # Autocorrelation (biased, so the first of equal peaks wins) through the FFT, zero-padded just
+    # enough that the lags used (< hi + 2) do not wrap around.
     lo, hi = int(round(FS / 4.5)), min(int(round(FS / 0.4)), n - 2)
+    xc = x - x.mean(axis=-1, keepdims=True)
+    m = sfft.next_fast_len(n + hi + 2, real=True)
+    spec = sfft.rfft(xc, n=m, axis=-1)
+    acf = sfft.irfft(spec.real ** 2 + spec.imag ** 2, n=m, axis=-1)[..., : hi + 2]
+    acf = acf / np.maximum(acf[..., :1], 1e-12)
     mid = acf[..., lo:hi]
     is_peak = (mid > acf[..., lo - 1:hi - 1]) & (mid >= acf[..., lo + 1:hi + 1])
     cand = np.where(is_peak, mid, -np.inf)
@@ -195,9 +238,14 @@ def eeg_pair_features(x: np.ndarray, cfg: TabularConfig) -> dict[str, np.ndarray
     out["discharge_hz"] = np.where(has, FS / (lo + j), 0.0)
     d = np.abs(np.diff(x, axis=-1))
     out["line_length"] = d.mean(axis=-1) * FS
-    with np.errstate(all="ignore"):
-        out["kurtosis"] = np.nan_to_num(kurtosis(x, axis=-1), nan=0.0, posinf=0.0, neginf=0.0)
-    out["std"] = x.std(axis=-1)
+    c = x - x.mean(axis=-1, keepdims=True)
+    c2 = c * c
+    m2 = c2.mean(axis=-1)
+    m4 = (c2 * c2).mean(axis=-1)
+    # excess kurtosis (scipy.stats.kurtosis's default); 0 for a segment flat to rounding, as scipy's NaN was
+    flat = m2 <= (np.finfo(np.float64).resolution * np.abs(x.mean(axis=-1))) ** 2
+    out["kurtosis"] = np.where(flat, 0.0, m4 / np.where(flat, 1.0, m2 * m2) - 3.0)
+    out["std"] = np.sqrt(m2)
     p5, p95 = np.percentile(x, [5, 95], axis=-1)
     out["p2p"] = p95 - p5
     thr = cfg.sharp_k * np.median(d, axis=-1, keepdims=True)
@@ -227,10 +275,10 @@ def _mirror_corr(x: np.ndarray, left: str, right: str) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).mean(axis=1)
 
 
-def eeg_columns(seg: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
-    """(batch, 18, n) float64 central segment of one montage -> its chain, asymmetry, correlation and
-    per-slot columns, in manifest order."""
-    per = eeg_pair_features(seg, cfg)
+def eeg_columns(seg: np.ndarray, cfg: TabularConfig, psd: np.ndarray | None = None) -> list[np.ndarray]:
+    """(batch, 18, n) float64 central segment of one montage (and its Welch spectra, if known) ->
+    its chain, asymmetry, correlation and per-slot columns, in manifest order."""
+    per = eeg_pair_features(seg, cfg, psd)
     chain = {c: {name: _chain_agg(per, name, c) for name in per} for c in AGG_CHAINS}
     cols = [v for c in AGG_CHAINS for v in chain[c].values()]
     for left, right in ASYM_PAIRS:
@@ -250,13 +298,15 @@ def eeg_columns(seg: np.ndarray, cfg: TabularConfig) -> list[np.ndarray]:
 
 
 def tabular_from_montages(segs: dict[str, np.ndarray], spec: np.ndarray, eeg_nan_frac: np.ndarray,
-                          cfg: TabularConfig) -> np.ndarray:
+                          cfg: TabularConfig, psds: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """{montage: (batch, 18, eeg_seconds x 200) central segment of the preprocessed window} (at least
-    cfg.montages), the Kaggle windows (batch, 300, 400) and each raw window's gap share ->
-    (batch, n_features) float32 in manifest order. The feature stage and the scan both end here."""
+    cfg.montages), the Kaggle windows (batch, 300, 400), each raw window's gap share and optionally
+    {montage: the segments' Welch spectra} -> (batch, n_features) float32 in manifest order. The
+    feature stage and the scan both end here."""
     cols = spec_features(spec, cfg)
     for montage in in_order(cfg.montages):
-        cols.extend(eeg_columns(np.asarray(segs[montage]).astype(np.float64), cfg))
+        psd = None if psds is None else psds[montage]
+        cols.extend(eeg_columns(np.asarray(segs[montage]).astype(np.float64), cfg, psd))
     cols.append(np.asarray(eeg_nan_frac, dtype=np.float64))
     cols.append(np.isnan(spec).mean(axis=(1, 2)))
     out = np.stack(cols, axis=1)

@@ -22,7 +22,7 @@ import numpy as np
 from hms.ensemble.apply import Ensemble, blend, load_ensemble
 from hms.features.build import parse_config
 from hms.features.mosaic import mosaic_batch, mosaic_from_montage
-from hms.features.tabular import tabular_batch, tabular_from_montages
+from hms.features.tabular import WELCH_HOP, tabular_batch, tabular_from_montages, welch_mean, welch_segments
 from hms.features.waves import waves_batch
 from hms.constants import EEG_WINDOW, FS
 from hms.recording.shared import (eeg_panels_from_frames, frame_hop, nan_share, tabular_segment,
@@ -149,7 +149,7 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
                 a, b = tabular_segment(EEG_WINDOW, f.cfg)
                 nan_frac = nan_share(wb.chunk.raw, wb.offsets, EEG_WINDOW)
                 segs = split_montages(wb.signals(f.sig)[..., a:b], MONTAGES)
-                out[f.key] = tabular_from_montages(segs, wb.spec, nan_frac, f.cfg)
+                out[f.key] = tabular_from_montages(segs, wb.spec, nan_frac, f.cfg, _welch_spectra(wb, f, a, b))
             else:
                 raise ValueError(f"unknown feature kind {f.kind!r}")
             if f.kind in FLOAT16_KINDS:
@@ -163,6 +163,19 @@ def _eeg_panels(wb: WindowBatch, f: FeatureSpec) -> np.ndarray:
     grid = frame_hop(hop, wb.hop)
     power, first = wb.chunk.frames(f.sig, f.cfg, grid)
     return eeg_panels_from_frames(power, first, grid, wb.chunk.montage(f.sig, f.cfg.montage), wb.offsets, EEG_WINDOW, f.cfg)
+
+
+def _welch_spectra(wb: WindowBatch, f: FeatureSpec, a: int, b: int) -> dict[str, np.ndarray] | None:
+    """Welch spectra of the windows' EEG segments [a, b) from the chunk's shared segment periodograms,
+    bit for bit those of each window's own segments when the window step is a whole number of their
+    1 s hop (the default 2 s); otherwise None, and each window computes its own."""
+    if wb.hop % WELCH_HOP:
+        return None
+    starts = wb.offsets + a
+    phase = int(starts[0]) % WELCH_HOP
+    first = (starts - phase) // WELCH_HOP
+    return {m: welch_mean(wb.chunk.periodograms(f.sig, m, phase), first, welch_segments(b - a))
+            for m in f.cfg.montages}
 
 
 def _batch_function(f: FeatureSpec, raw: np.ndarray, spec: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ batch function, unchanged:
   65 ms away with the defaults);
 - waves: the central `seconds` of the resampled signal divided by `scale_uv`;
 - tabular: the central segment of each montage to `tabular_from_montages` (hms.features.tabular),
-  where `tabular_batch` ends too.
+  where `tabular_batch` ends too; its Welch spectra can come from the chunk's segment periodograms
+  (`Chunk.periodograms`, `welch_mean`), exact when the window step is a whole number of seconds.
 
 Given the montages that `preprocess` makes of each window, these functions return exactly
 (bit for bit) what the batch functions return; tests/test_scan.py checks it. They belong in

@@ -172,6 +172,7 @@ class Chunk:
     _signals: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
     _resampled: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
     _frames: dict[tuple, tuple[np.ndarray, int]] = dataclasses.field(default_factory=dict)
+    _periodograms: dict[tuple, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def signals(self, sig: SignalConfig) -> np.ndarray:
         """(36, n) preprocessed (NaN handling, montages, filters, clipping) as `sig` says, in the
@@ -205,6 +206,19 @@ class Chunk:
             with self.timer("spectrogram frames"):
                 self._frames[key] = chain_power_frames(x, self.start, cfg, grid)
         return self._frames[key]
+
+    def periodograms(self, sig: SignalConfig, montage: str, phase: int) -> np.ndarray:
+        """Welch segment periodograms (hms.features.tabular.segment_periodograms) of montage `montage`
+        of the stretch, for the segments starting at sample `phase` and every 1 s after it: the
+        tabular EEG spectra of all the windows whose segments fall on that grid."""
+        from hms.features.tabular import segment_periodograms
+
+        key = (signal_key(sig), montage, phase)
+        if key not in self._periodograms:
+            x = self.montage(sig, montage)
+            with self.timer("welch segments"):
+                self._periodograms[key] = segment_periodograms(x[:, phase:])
+        return self._periodograms[key]
 
 
 def window_views(x: np.ndarray, first: int, count: int, hop: int, length: int) -> np.ndarray:
