@@ -42,16 +42,19 @@ def build_inputs(ens: Ensemble, data: DataDir, samples: pd.DataFrame, work: Path
 
 
 def check_features_current(ens: Ensemble, models_dir: Path) -> None:
-    """ModelDirError for a base model whose recorded feature config lacks keys today's configs have:
-    it was trained by an older version, and its features cannot be rebuilt as they were."""
+    """ModelDirError for a base model whose recorded feature config does not have today's keys: trained
+    by an older version (its features cannot be rebuilt as they were) or by a newer one."""
     from hms.features.build import stale_keys
 
     for name, model in ens.models.items():
-        missing = stale_keys(model.kind, model.features)
+        missing, unknown = stale_keys(model.kind, model.features)
+        where = Path(models_dir) / name / CONFIG_FILE
         if missing:
-            raise ModelDirError(f"{Path(models_dir) / name / CONFIG_FILE}: its features config has no {missing}; it "
-                                f"was trained by an older version, whose features differ from today's defaults: "
-                                f"retrain (dvc repro train@{name})")
+            raise ModelDirError(f"{where}: its features config has no {missing}; it was trained by an older version, "
+                                f"whose features differ from today's defaults: retrain (dvc repro train@{name})")
+        if unknown:
+            raise ModelDirError(f"{where}: its features config has keys this version does not know {unknown}; it was "
+                                f"trained by a newer version of hms: upgrade hms, or retrain (dvc repro train@{name})")
 
 
 def predict_dir(data_dir: Path, models_dir: Path, out: Path, workers: int = 2) -> Path:

@@ -94,10 +94,18 @@ def test_predict_names_a_missing_model_config(pipeline: Path, tiny_data: Path, t
         predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
 
 
-def test_a_model_whose_features_config_lacks_a_newer_key_asks_for_a_retrain(pipeline: Path, tiny_data: Path,
-                                                                             tmp_path: Path) -> None:
+@pytest.mark.parametrize("change, message", [
+    ("drop tabular.montages", r"its features config has no \['tabular\.montages'\]; it was trained by an older version"),
+    ("add tabular.future_key", r"its features config has keys this version does not know \['tabular\.future_key'\]; "
+                               r"it was trained by a newer version of hms: upgrade hms"),
+])
+def test_a_model_whose_features_config_is_another_versions_asks_for_a_retrain(pipeline: Path, tiny_data: Path,
+                                                                              tmp_path: Path, change: str,
+                                                                              message: str) -> None:
     """A models dir trained before `features.tabular.montages` existed was trained on bipolar EEG columns;
-    today's default would rebuild other columns, so it is refused with one line, not fed other features."""
+    today's default would rebuild other columns, so it is refused with one line, not fed other features.
+    One from a newer version, with a key this one does not know, is refused as such (not as a params.yaml
+    error)."""
     import json
     import shutil
 
@@ -109,9 +117,12 @@ def test_a_model_whose_features_config_lacks_a_newer_key_asks_for_a_retrain(pipe
     models = tmp_path / "models"
     shutil.copytree(pipeline / "models", models)
     config = json.loads((models / "lgbm" / "config.json").read_text())
-    del config["features"]["tabular"]["montages"]
+    if change.startswith("drop"):
+        del config["features"]["tabular"]["montages"]
+    else:
+        config["features"]["tabular"]["future_key"] = 1
     (models / "lgbm" / "config.json").write_text(json.dumps(config))
-    message = r"lgbm/config\.json: its features config has no \['tabular\.montages'\].*retrain \(dvc repro train@lgbm\)"
+    message = r"lgbm/config\.json: " + message + r".*retrain \(dvc repro train@lgbm\)"
     with pytest.raises(ModelDirError, match=message):
         predict_dir(tiny_data, models, tmp_path / "out.csv", workers=1)
     with pytest.raises(ConfigError, match=message):  # `hms scan`

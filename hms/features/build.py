@@ -71,16 +71,21 @@ def parse_config(kind: str, params: dict[str, Any]) -> tuple[SignalConfig, Any]:
     return sig, cfg
 
 
-def stale_keys(kind: str, features: dict[str, Any]) -> list[str]:
-    """Keys of today's `signal` and `kind` configs that a stored feature config (a config.json of the
-    feature stage, as a trained model records it) lacks. Rebuilding its features would fill them with
-    today's defaults, which need not be what the model was trained on (features.mosaic.montage and
-    features.tabular.montages, stop 22, default to another montage than the one used before)."""
-    missing = []
+def stale_keys(kind: str, features: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(missing, unknown): keys of today's `signal` and `kind` configs that a stored feature config (a
+    config.json of the feature stage, as a trained model records it) lacks, and keys it has that today's
+    configs do not know. Missing keys mean an older version: rebuilding its features would fill them
+    with today's defaults, which need not be what the model was trained on (features.mosaic.montage and
+    features.tabular.montages, stop 22, default to another montage than the one used before). Unknown
+    keys mean a newer version, whose features this one cannot build."""
+    missing: list[str] = []
+    unknown: list[str] = []
     for block, cls in (("signal", SignalConfig), (kind, KIND_CONFIGS[kind])):
-        if block in features:
-            missing += [f"{block}.{f.name}" for f in dataclasses.fields(cls) if f.name not in features[block]]
-    return missing
+        if isinstance(features.get(block), dict):
+            names = [f.name for f in dataclasses.fields(cls)]
+            missing += [f"{block}.{n}" for n in names if n not in features[block]]
+            unknown += [f"{block}.{k}" for k in sorted(set(features[block]) - set(names))]
+    return missing, unknown
 
 
 def config_json(kind: str, sig: SignalConfig, cfg: Any) -> dict[str, Any]:

@@ -313,6 +313,17 @@ def tabular_from_montages(segs: dict[str, np.ndarray], spec: np.ndarray, eeg_nan
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 
+def gap_mask(raw: np.ndarray) -> np.ndarray:
+    """(..., 20, n) raw µV -> (..., 19, n) bool: the scalp samples that are gaps, NaN or impossible values
+    (preprocessing masks those as gaps too). Their share is the eeg_nan_frac column."""
+    scalp = raw[..., : len(SCALP_CHANNELS), :]
+    gaps = np.isnan(scalp)
+    impossible = eeg_artifact_mask(scalp)
+    if impossible is not None:
+        gaps |= impossible
+    return gaps
+
+
 def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: TabularConfig,
                   ids: Sequence[object] | None = None) -> np.ndarray:
     """Raw windows (batch, 20, 10000) + Kaggle windows (batch, 300, 400) -> (batch, n_features) float32."""
@@ -324,9 +335,4 @@ def tabular_batch(raw: np.ndarray, spec: np.ndarray, sig: SignalConfig, cfg: Tab
     x = preprocess(raw[..., lo:hi], sig, ids, montages=in_order(cfg.montages))
     start = (raw.shape[-1] - n) // 2 - lo
     segs = split_montages(x[..., start:start + n], cfg.montages)
-    scalp = raw[:, : len(SCALP_CHANNELS)]
-    gaps = np.isnan(scalp)
-    impossible = eeg_artifact_mask(scalp)  # preprocessing turned these into gaps too: count them as such
-    if impossible is not None:
-        gaps |= impossible
-    return tabular_from_montages(segs, spec, gaps.mean(axis=(1, 2)), cfg)
+    return tabular_from_montages(segs, spec, gap_mask(raw).mean(axis=(-2, -1)), cfg)

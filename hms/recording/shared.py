@@ -27,9 +27,8 @@ import numpy as np
 
 from hms.constants import FS, SCALP_CHANNELS
 from hms.features.mosaic import MosaicConfig, _sparse_bank
-from hms.features.tabular import TabularConfig
+from hms.features.tabular import TabularConfig, gap_mask
 from hms.features.waves import WavesConfig, waves_shape
-from hms.signal.artifacts import eeg_artifact_mask
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
 
@@ -99,11 +98,6 @@ def nan_share(raw_block: np.ndarray, starts: np.ndarray, length: int) -> np.ndar
     """Share of gap samples (NaN, or impossible values that preprocessing masks as gaps) of the 19
     scalp channels in windows [s, s + length) of a (20, n) block (tabular's eeg_nan_frac), from one
     cumulative count."""
-    scalp = raw_block[: len(SCALP_CHANNELS)]
-    gaps = np.isnan(scalp)
-    impossible = eeg_artifact_mask(scalp)
-    if impossible is not None:
-        gaps |= impossible
-    counts = gaps.sum(axis=0)
+    counts = gap_mask(raw_block).sum(axis=0)
     cs = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
     return (cs[starts + length] - cs[starts]) / float(len(SCALP_CHANNELS) * length)
