@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 CONTEXT_BEFORE_S = CENTER_START / FS  # 20 s of EEG context before the labelled 10 s
 SPEC_BEFORE_S = 295.0  # spectrogram rows from t - 295 s to t + 305 s: 600 s centred on [t, t + 10)
 FILTER_MARGIN_S = 60  # context filtered on each side of a chunk; the band-pass transient has died out by then
+PERIODOGRAM_BLOCK = 128  # Welch segments computed at a time per chunk
 SPEC_ROW_MARGIN = 2  # rows computed and dropped on each side of a block of spectrogram rows (5.12 s FFT window)
 N_SPEC_VALUES = len(SPEC_COLUMNS) - 1
 STRIP_BINS = 50  # frequency bins of the compressed spectrogram kept for the timeline
@@ -211,13 +212,18 @@ class Chunk:
         """Welch segment periodograms (hms.features.tabular.segment_periodograms) of montage `montage`
         of the stretch, for the segments starting at sample `phase` and every 1 s after it: the
         tabular EEG spectra of all the windows whose segments fall on that grid."""
-        from hms.features.tabular import segment_periodograms
+        from hms.features.tabular import WELCH_HOP, WELCH_SEG, segment_periodograms, welch_segments
 
         key = (signal_key(sig), montage, phase)
         if key not in self._periodograms:
-            x = self.montage(sig, montage)
+            x = self.montage(sig, montage)[:, phase:]
+            n = welch_segments(x.shape[-1])
+            out = np.empty((x.shape[0], n, WELCH_SEG // 2 + 1))
             with self.timer("welch segments"):
-                self._periodograms[key] = segment_periodograms(x[:, phase:])
+                for s in range(0, n, PERIODOGRAM_BLOCK):  # in blocks: the FFT's temporaries stay small
+                    e = min(n, s + PERIODOGRAM_BLOCK)
+                    out[:, s:e] = segment_periodograms(x[:, s * WELCH_HOP: (e - 1) * WELCH_HOP + WELCH_SEG])
+            self._periodograms[key] = out
         return self._periodograms[key]
 
 
