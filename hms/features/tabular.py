@@ -65,6 +65,7 @@ WELCH_SEG = 2 * FS  # Welch's method: Hann-windowed 2 s segments every 1 s, thei
 WELCH_HOP = WELCH_SEG // 2
 WELCH_FREQS = sfft.rfftfreq(WELCH_SEG, 1.0 / FS)
 _HANN = get_window("hann", WELCH_SEG)
+_DENSITY = 1.0 / (FS * (_HANN ** 2).sum())  # periodogram scaling to µV²/Hz
 # Per montage: the prefix of its EEG columns and the names of its 18 slots.
 MONTAGE_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {"bipolar": ("", BIPOLAR_NAMES), "average": ("avg_", AVERAGE_SLOTS)}
 
@@ -170,7 +171,7 @@ def segment_periodograms(x: np.ndarray) -> np.ndarray:
     seg = (seg - seg.mean(axis=-1, keepdims=True)) * _HANN
     spec = sfft.rfft(seg, axis=-1)
     p = spec.real ** 2 + spec.imag ** 2
-    p *= 1.0 / (FS * (_HANN ** 2).sum())
+    p *= _DENSITY
     p[..., 1:-1] *= 2.0  # one-sided: every bin but DC and Nyquist holds its negative twin
     return p
 
@@ -223,7 +224,8 @@ def eeg_pair_features(x: np.ndarray, cfg: TabularConfig, psd: np.ndarray | None 
     # Autocorrelation (biased, so the first of equal peaks wins) through the FFT, zero-padded just
     # enough that the lags used (< hi + 2) do not wrap around.
     lo, hi = int(round(FS / 4.5)), min(int(round(FS / 0.4)), n - 2)
-    xc = x - x.mean(axis=-1, keepdims=True)
+    mean = x.mean(axis=-1, keepdims=True)
+    xc = x - mean
     m = sfft.next_fast_len(n + hi + 2, real=True)
     spec = sfft.rfft(xc, n=m, axis=-1)
     acf = sfft.irfft(spec.real ** 2 + spec.imag ** 2, n=m, axis=-1)[..., : hi + 2]
@@ -238,12 +240,11 @@ def eeg_pair_features(x: np.ndarray, cfg: TabularConfig, psd: np.ndarray | None 
     out["discharge_hz"] = np.where(has, FS / (lo + j), 0.0)
     d = np.abs(np.diff(x, axis=-1))
     out["line_length"] = d.mean(axis=-1) * FS
-    c = x - x.mean(axis=-1, keepdims=True)
-    c2 = c * c
+    c2 = xc * xc
     m2 = c2.mean(axis=-1)
     m4 = (c2 * c2).mean(axis=-1)
     # excess kurtosis (scipy.stats.kurtosis's default); 0 for a segment flat to rounding, as scipy's NaN was
-    flat = m2 <= (np.finfo(np.float64).resolution * np.abs(x.mean(axis=-1))) ** 2
+    flat = m2 <= (np.finfo(np.float64).resolution * np.abs(mean[..., 0])) ** 2
     out["kurtosis"] = np.where(flat, 0.0, m4 / np.where(flat, 1.0, m2 * m2) - 3.0)
     out["std"] = np.sqrt(m2)
     p5, p95 = np.percentile(x, [5, 95], axis=-1)
