@@ -139,8 +139,8 @@ def test_shared_features_equal_the_batch_functions(scripted: dict[str, Any], con
     sig, cfg = configs["mosaic"]
     for montage in MONTAGES:
         c = dataclasses.replace(cfg, montage=montage)
-        np.testing.assert_array_equal(mosaic_from_montage(preprocess(raw, sig, montages=[montage]), wb.spec, c),
-                                      mosaic_batch(raw, wb.spec, sig, c))
+        panels = eeg_panels(preprocess(raw, sig, montages=[montage]), c)
+        np.testing.assert_array_equal(mosaic_from_montage(lambda: panels, wb.spec, c), mosaic_batch(raw, wb.spec, sig, c))
     sig, cfg = configs["waves"]
     np.testing.assert_array_equal(waves_from_resampled(resample(preprocess(raw, sig, montages=MONTAGES), FS, cfg.fs_out), cfg),
                                   waves_batch(raw, sig, cfg))

@@ -117,16 +117,16 @@ def kaggle_panels(spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
     return small
 
 
-def mosaic_from_montage(x: np.ndarray | Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
-    """(B, 18, 10000) preprocessed windows in cfg.montage (or a function giving the E panels (B, 4, F, T),
-    e.g. `hms scan`'s eeg_panels_from_frames) + (B, 300, 400) Kaggle windows -> (B, n_panels, F, T) float32
-    in cfg.panels order. mosaic_batch and the scan both end here."""
+def mosaic_from_montage(eeg: Callable[[], np.ndarray], spec: np.ndarray, cfg: MosaicConfig) -> np.ndarray:
+    """A function giving the E panels (B, 4, F, T) of cfg.montage (eeg_panels of the preprocessed windows,
+    or `hms scan`'s eeg_panels_from_frames; called only if cfg.panels has E panels) + (B, 300, 400) Kaggle
+    windows -> (B, n_panels, F, T) float32 in cfg.panels order. mosaic_batch and the scan both end here."""
     parts: dict[str, np.ndarray] = {}
     if any(p.startswith("K_") for p in cfg.panels):
         k = kaggle_panels(spec, cfg)
         parts.update({f"K_{r}": k[:, i] for i, r in enumerate(SPEC_REGIONS)})
     if any(p.startswith("E_") for p in cfg.panels):
-        e = x() if callable(x) else eeg_panels(x, cfg)
+        e = eeg()
         parts.update({f"E_{c}": e[:, i] for i, c in enumerate(CHAINS)})
     return np.stack([parts[p] for p in cfg.panels], axis=1).astype(np.float32)
 
