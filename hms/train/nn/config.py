@@ -14,7 +14,8 @@ SCHEDULES = ("cosine", "onecycle", "constant")
 NORMALIZE = ("none", "sample", "fixed")
 
 # The recipe that made the from-scratch nets learn in the CPU budget (docs/neural.md): 6 + 2 epochs, an
-# EMA of the weights, stage 2 continuing stage 1's AdamW moments. A model adopts it as its `loop` block.
+# EMA of the weights, stage 2 continuing stage 1's AdamW moments. A model's `loop` default starts from it
+# with the epoch counts that model's validation curves asked for: `ema_recipe(epochs=8)` (resnet keeps `nn`).
 EMA_RECIPE: dict[str, Any] = {"ema_decay": 0.99, "epochs": 6, "stage2_epochs": 2, "stage2_keep_opt": True}
 
 
