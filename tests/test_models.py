@@ -115,13 +115,18 @@ def modelkit_inputs(features_dir: Path, test) -> Any:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_deterministic_and_cached(name: str, fits, toy_data, tiny_params, tmp_path: Path) -> None:
-    first, _, _ = fits[name]
-    data = toy_data[get_spec(name).features]
+    first, first_root, _ = fits[name]
+    spec = get_spec(name)
+    data = toy_data[spec.features]
     params = toy_params(tiny_params)
     again = modelkit.fit(name, params, data, tmp_path / "a")  # a fresh cache: retrained from scratch
     assert again.resumed == []
     np.testing.assert_array_equal(first.oof, again.oof)
     np.testing.assert_array_equal(first.test, again.test)
+    # the model files byte for byte too (DVC outputs): no random ids, times or temporary names inside
+    for k in (0, 1, 2):
+        fold = Path("models", name, f"fold{k}{spec.suffix}")
+        assert (first_root / fold).read_bytes() == (tmp_path / "a" / fold).read_bytes(), fold
     # the same inputs again: every fold comes from the cache, predictions identical
     cached = modelkit.fit(name, params, data, tmp_path / "b", cache=tmp_path / "a" / "cache")
     assert cached.resumed == [0, 1, 2]

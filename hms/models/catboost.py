@@ -139,6 +139,12 @@ def train(cfg: CatboostConfig, gb: GbdtConfig, data: FoldData, seed: int) -> tup
 
 
 def save(model: CatBoostClassifier, path: Path) -> None:
+    # CatBoost stamps each model (and the stage-1 model it continued) with a random GUID and the time
+    # training ended: dropped, so that the same params give a byte-identical .cbm (a DVC output)
+    model = model.copy()
+    meta = model.get_metadata()
+    for key in [k for k in meta.keys() if k.split(":")[-1] in ("model_guid", "train_finish_time")]:
+        del meta[key]
     with atomic_path(path, suffix=".cbm") as tmp:
         model.save_model(str(tmp), format="cbm")
 

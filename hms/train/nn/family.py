@@ -95,8 +95,10 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return probs
 
     def save(state: dict[str, torch.Tensor], path: Path) -> None:
-        with atomic_path(path, suffix=".pt") as tmp:
-            torch.save(state, tmp)
+        # a file object, not the path: torch names the archive's root folder after a path's file name,
+        # here a random temporary one, and the same weights would not give the same bytes
+        with atomic_path(path, suffix=".pt") as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)
 
     def load(cfg: ModelConfig, path: Path, input_shape: tuple[int, ...]) -> nn.Module:
         own = cfg.own
