@@ -101,7 +101,9 @@ def test_oof_and_test_predictions(name: str, fits, toy_data) -> None:
     assert config["name"] == name and config["features"] == json.loads((features_dir / "config.json").read_text())
     assert result.curves.groupby("fold").size().min() >= 1  # every fold logged its curve
     fit_json = json.loads((root / "models" / name / "fit.json").read_text())
-    assert set(fit_json["folds"]) == {"0", "1", "2"} and fit_json["resumed_folds"] == []
+    assert set(fit_json["folds"]) == {"0", "1", "2"} and "seconds" not in json.dumps(fit_json)
+    run = json.loads((root / "dvclive" / name / "run.json").read_text())  # the run's record, beside its curves
+    assert run["resumed_folds"] == [] and all(f["seconds"] > 0 and not f["resumed"] for f in run["folds"].values())
 
 
 def modelkit_inputs(features_dir: Path, test) -> Any:
@@ -124,13 +126,16 @@ def test_deterministic_and_cached(name: str, fits, toy_data, tiny_params, tmp_pa
     np.testing.assert_array_equal(first.oof, again.oof)
     np.testing.assert_array_equal(first.test, again.test)
     # the model files byte for byte too (DVC outputs): no random ids, times or temporary names inside
-    for k in (0, 1, 2):
-        fold = Path("models", name, f"fold{k}{spec.suffix}")
-        assert (first_root / fold).read_bytes() == (tmp_path / "a" / fold).read_bytes(), fold
-    # the same inputs again: every fold comes from the cache, predictions identical
+    model_files = [Path("models", name, f) for f in ("config.json", "fit.json", *(f"fold{k}{spec.suffix}" for k in (0, 1, 2)))]
+    for f in model_files:
+        assert (first_root / f).read_bytes() == (tmp_path / "a" / f).read_bytes(), f
+    # the same inputs again: every fold comes from the cache, predictions and model dir identical
     cached = modelkit.fit(name, params, data, tmp_path / "b", cache=tmp_path / "a" / "cache")
     assert cached.resumed == [0, 1, 2]
     np.testing.assert_array_equal(first.oof, cached.oof)
+    for f in model_files:
+        assert (first_root / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+    assert json.loads((tmp_path / "b" / "dvclive" / name / "run.json").read_text())["resumed_folds"] == [0, 1, 2]
     # a changed param is a new cache key: every fold retrained, and the seed is really used
     params["seed"] = 8
     reseeded = modelkit.fit(name, params, data, tmp_path / "c", cache=tmp_path / "a" / "cache")

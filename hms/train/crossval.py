@@ -7,8 +7,11 @@ models/<name>/
   config.json       the one schema: name, family, features kind and config, params blocks, seed,
                     folds, input shape, feature columns (tabular), library versions, fold keys
   fold<k><suffix>   native fold model (LightGBM text, CatBoost cbm, torch state dict)
-  fit.json          per fold: its info (best epoch / rounds, ...), seconds, whether it was resumed
-The per-step curves go to dvclive (`live_dir`) and to a long table (fold, step, metric, value)."""
+  fit.json          per fold: its info (best epoch / rounds, stage 2, the validation history)
+Everything in the model dir is a function of the inputs, so two runs with the same params write the
+same bytes, resumed or not. The run's record goes beside its curves: dvclive/<name>/ (`live_dir`)
+holds the per-step curves and run.json (per fold: seconds, and whether it came from the cache). The
+curves are also returned as a long table (fold, step, metric, value)."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from hms.train.tracking import TrackingConfig, log_summary, open_live
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
+RUN_FILE = "run.json"  # in live_dir: the run's record (per-fold seconds, resumed), not a model file
 KILL_AFTER_FOLD = "HMS_KILL_AFTER_FOLD"  # test hook: SIGKILL this process once fold N is in the cache
 LIBRARIES = ("numpy", "scipy", "torch", "timm", "lightgbm", "catboost", "albumentations", "sklearn")
 
@@ -207,7 +211,12 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             log_summary(live, cv_scores(y, oof, n_votes))
     config["fold_keys"] = keys
     write_json(config, model_dir / CONFIG_FILE)
-    write_json({"folds": fold_report, "resumed_folds": resumed}, model_dir / FIT_FILE)
+    write_json({"folds": {k: {"info": f["info"]} for k, f in fold_report.items()}}, model_dir / FIT_FILE)
+    if live_dir is not None:
+        run = {"seconds": round(sum(f["seconds"] for f in fold_report.values() if not f["resumed"]), 2),
+               "resumed_folds": resumed,
+               "folds": {k: {"seconds": f["seconds"], "resumed": f["resumed"]} for k, f in fold_report.items()}}
+        write_json(run, Path(live_dir) / RUN_FILE)
     trained = load_trained(model_dir.parent, spec.name)  # the prediction path of `hms predict`
     test_probs = trained.predict(inputs.x_test)
     if spec.report is not None:

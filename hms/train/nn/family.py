@@ -78,8 +78,8 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         rt = _runtime(cfg)
         result = train_fold(lambda: build(cfg.own, shape), cfg.own, loop, rt, inputs, augment(cfg.own, shape), perm,
                             on_epoch=log, name=name)
-        info = {"best_epoch": result.best_epoch, "best_score": result.best_score, "seconds": round(result.seconds, 2),
-                "history": result.history, "device": str(rt.device)}
+        info = {"best_epoch": result.best_epoch, "best_score": result.best_score, "history": result.history,
+                "device": str(rt.device)}
         return FoldFit(result.state, info)
 
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -36,7 +35,6 @@ class FoldResult:
     best_epoch: int
     best_score: float
     history: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 @dataclass
@@ -168,7 +166,6 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
                name: str = "model") -> FoldResult:
     """Train one fold; returns the state dict of the epoch with the best validation `select_on`.
     `build` makes the untrained net (called after seeding, so its initial weights follow the seed)."""
-    start = time.perf_counter()
     seed, fold, lr = inputs.seed, inputs.fold, loop.lr * cfg.lr_mult
     seed_everything(seed)
     # deterministic mode also fills every new tensor with NaN to expose reads of uninitialised
@@ -252,7 +249,6 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
                 best = FoldResult({k: v.detach().to("cpu", copy=True) for k, v in eval_model.state_dict().items()}, epoch, score)
     assert best is not None
     best.history = history
-    best.seconds = time.perf_counter() - start
     return best
 
 
