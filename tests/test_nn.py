@@ -170,7 +170,7 @@ def test_overfits_a_tiny_batch(name: str) -> None:
     first = None
     for _ in range(60):
         loss = kl_loss(model(x), y)
-        first = float(loss) if first is None else first
+        first = loss.item() if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
