@@ -26,7 +26,7 @@ from hms.features.tabular import WELCH_HOP, tabular_batch, tabular_from_montages
 from hms.features.waves import waves_batch
 from hms.constants import EEG_WINDOW, FS
 from hms.recording.shared import (eeg_panels_from_frames, frame_hop, nan_share, tabular_segment,
-                                  waves_from_resampled)
+                                  tabular_shares_filtering, waves_from_resampled)
 from hms.recording.timing import StepTimer
 from hms.recording.windows import WindowBatch
 from hms.signal.filters import resample
@@ -137,7 +137,7 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
     out: dict[str, np.ndarray] = {}
     for f in specs:
         with timer(f"features {f.kind}"):
-            if exact:
+            if exact or (f.kind == "tabular" and not tabular_shares_filtering(EEG_WINDOW, f.cfg)):
                 out[f.key] = _batch_function(f, wb.raw(), wb.spec)
             elif f.kind == "mosaic":
                 out[f.key] = mosaic_from_montage(lambda: _eeg_panels(wb, f), wb.spec, f.cfg)

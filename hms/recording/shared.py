@@ -27,7 +27,7 @@ import numpy as np
 
 from hms.constants import FS, SCALP_CHANNELS
 from hms.features.mosaic import MosaicConfig, _sparse_bank
-from hms.features.tabular import TabularConfig, gap_mask
+from hms.features.tabular import FILTER_MARGIN_S, TabularConfig, gap_mask
 from hms.features.waves import WavesConfig, waves_shape
 from hms.signal.montage import CHAIN_INDEX, CHAINS
 from hms.signal.spectrogram import filterbank, mean_scaled_db, needed_bins, power_bins_major
@@ -92,6 +92,14 @@ def tabular_segment(window_samples: int, cfg: TabularConfig) -> tuple[int, int]:
     n = int(round(cfg.eeg_seconds * FS))
     start = (window_samples - n) // 2
     return start, start + n
+
+
+def tabular_shares_filtering(window_samples: int, cfg: TabularConfig) -> bool:
+    """Whether the chunk's shared filtering gives the feature stage's EEG columns: only when the segment
+    keeps FILTER_MARGIN_S of the window on each side (eeg_seconds <= 30). A longer segment reaches into
+    the band-pass transient at the window's ends, which the feature stage's per-window filtering has and
+    a filter run over the whole recording does not (50 s: features 17 % apart at p99, docs/gbdt.md)."""
+    return tabular_segment(window_samples, cfg)[0] >= FILTER_MARGIN_S * FS
 
 
 def nan_share(raw_block: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
