@@ -126,6 +126,12 @@ class FeatureSpec:
     sig: SignalConfig
     cfg: Any
 
+    @property
+    def per_window(self) -> bool:
+        """Whether this feature must be computed window by window even in a shared scan: tabular columns
+        that reach into each window's filter transient (hms.recording.shared.tabular_shares_filtering)."""
+        return self.kind == "tabular" and not tabular_shares_filtering(EEG_WINDOW, self.cfg)
+
 
 def feature_specs(ens: ScanModels) -> list[FeatureSpec]:
     return [FeatureSpec(key, kind, *parse_config(kind, params)) for key, (kind, params) in ens.feature_configs.items()]
@@ -137,7 +143,7 @@ def batch_features(wb: WindowBatch, specs: list[FeatureSpec], timer: StepTimer, 
     out: dict[str, np.ndarray] = {}
     for f in specs:
         with timer(f"features {f.kind}"):
-            if exact or (f.kind == "tabular" and not tabular_shares_filtering(EEG_WINDOW, f.cfg)):
+            if exact or f.per_window:
                 out[f.key] = _batch_function(f, wb.raw(), wb.spec)
             elif f.kind == "mosaic":
                 out[f.key] = mosaic_from_montage(lambda: _eeg_panels(wb, f), wb.spec, f.cfg)

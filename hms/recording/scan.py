@@ -27,14 +27,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hms.constants import CLASSES, CONSENSUS, EEG_WINDOW
+from hms.constants import CLASSES, CONSENSUS
 from hms.data.errors import DataError
 from hms.errors import ConfigError
 from hms.io import write_csv, write_json, write_parquet
 from hms.recording.events import EventConfig, find_events
 from hms.recording.predict import batch_features, feature_specs, load_models
 from hms.recording.read import open_recording
-from hms.recording.shared import tabular_shares_filtering
 from hms.recording.timeline import draw_timeline
 from hms.recording.timing import StepTimer, capped_warnings
 from hms.recording.windows import WindowGrid, WindowStream, spectrogram_strip_times
@@ -171,7 +170,7 @@ def scan_recording(recording: str | Path, models_dir: str | Path, out_dir: str |
     log.info("scan %s: %.1f min at %g Hz -> %d windows every %g s; features %s",
              rec.path, rec.duration_s / 60, rec.fs_in, grid.n_windows, opts.step_s, [f.key for f in specs])
     for f in specs:
-        if f.kind == "tabular" and not opts.exact and not tabular_shares_filtering(EEG_WINDOW, f.cfg):
+        if f.per_window and not opts.exact:
             log.info("features %s: eeg_seconds=%g reaches into each window's filter transient, so these features are "
                      "computed window by window, as `hms predict` does (slower; docs/scan.md)", f.key, f.cfg.eeg_seconds)
     stream = WindowStream(rec, grid, timer, batch=opts.batch, chunk=opts.chunk, exact=opts.exact)
