@@ -29,12 +29,12 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.committed_run import add_run_arguments, read_run  # noqa: E402
 from hms.data.targets import TARGET_COLS  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.metrics import cv_scores  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
 from hms.models.spec import ModelSpec  # noqa: E402
-from hms.params import load_params  # noqa: E402
 from hms.seed import derive_seed  # noqa: E402
 from hms.train.cache import FoldCache  # noqa: E402
 from hms.train.crossval import cross_validate  # noqa: E402
@@ -95,20 +95,14 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=None, help="default: every model of params.yaml `models`")
     ap.add_argument("--sizes", nargs="+", type=int, default=[250, 500], help="training eegs per fold")
     ap.add_argument("--full-from-metrics", action="store_true",
                     help="add the full training folds' point from metrics/<model>.json instead of training it")
-    ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
-    ap.add_argument("--features-root", type=Path, default=Path("features"))
-    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    add_run_arguments(ap)
     ap.add_argument("--out", type=Path, default=None, help="write OUT.csv and OUT.png")
     args = ap.parse_args(argv)
     setup_logging("WARNING")
-    params = load_params(args.params)
-    models = args.models or list(params["models"])
-    train = pd.read_parquet(args.prepared / "train.parquet")
-    test = pd.read_parquet(args.prepared / "test.parquet")
+    params, models, train, test = read_run(args)
     full = int(min((train["fold"] != k).sum() for k in train["fold"].unique()))
     rows = []
     for name in models:

@@ -27,12 +27,12 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.committed_run import add_run_arguments, read_run  # noqa: E402
 from hms.ensemble import blended_models, run_stack, stack_config  # noqa: E402
 from hms.ensemble.apply import BLENDER_FILE  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.metrics import score_predictions  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
-from hms.params import load_params  # noqa: E402
 from hms.predictions import oof_frame, test_frame, write_predictions  # noqa: E402
 from hms.train.cache import FoldCache  # noqa: E402
 from hms.train.crossval import cross_validate  # noqa: E402
@@ -92,21 +92,15 @@ def summary(table: pd.DataFrame, models: list[str], value: str) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", nargs="+", type=int, required=True, help="training seeds to run")
-    ap.add_argument("--models", nargs="+", default=None, help="default: every model of params.yaml `models`")
     ap.add_argument("--committed", action="store_true",
                     help="add the run's own seed (params.yaml `seed`) from metrics/ and models/ensemble/")
-    ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
-    ap.add_argument("--features-root", type=Path, default=Path("features"))
-    ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    add_run_arguments(ap)
     ap.add_argument("--out", type=Path, default=None, help="write the long table to this CSV")
     args = ap.parse_args(argv)
     setup_logging("WARNING")
-    params = load_params(args.params)
-    models = args.models or list(params["models"])
+    params, models, train, test = read_run(args)
     if args.committed and models != list(params["models"]):
         ap.error("--committed reads the run's blend of every model: leave out --models")
-    train = pd.read_parquet(args.prepared / "train.parquet")
-    test = pd.read_parquet(args.prepared / "test.parquet")
     rows = committed(params["seed"], models) if args.committed else []
     for seed in args.seeds:
         rows += one_seed(seed, models, params, train, test, args.features_root)
