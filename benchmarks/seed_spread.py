@@ -1,7 +1,7 @@
 """Seed spread: how far kl_hq moves when only the training seed changes. Every base model is
 cross-validated again with each seed of --seeds on the run's data, features and folds (the prepared
 table keeps its folds: `seed` also draws them and the synthetic data, which stay fixed here), then
-the stack stage's blender scores the six by its nested CV. Two single runs that differ by less
+the stack stage's blender scores their blend by its nested CV. Two single runs that differ by less
 than this spread do not show that one setting is better. Runs through the real driver, in a
 temporary directory with a fresh fold cache (nothing in the repo is touched).
 
