@@ -31,6 +31,7 @@ from hms.signal.filters import resample
 from hms.signal.montage import MONTAGES, split_montages
 from hms.signal.preprocess import preprocess
 from tests import modelkit
+from tests.conftest import REPO
 from hms.synth.recording import parse_script, synth_recording, write_edf, write_parquet_recording
 from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
@@ -336,15 +337,20 @@ def test_scan_results_do_not_depend_on_chunks_threads_or_format(short: dict[str,
     assert np.abs(a - d).max() < 0.05
 
 
+def default_feature_params() -> dict[str, Any]:
+    """The `features` block of the repo's params.yaml: the configuration the committed models use."""
+    import yaml
+
+    return yaml.safe_load((REPO / "params.yaml").read_text())["features"]
+
+
 def test_shared_features_close_to_per_window(scripted: dict[str, Any]) -> None:
     """What sharing the preprocessing and the STFT frames over a chunk changes in the features of
     the default configuration (params.yaml), against each window preprocessed on its own as in
     `hms predict`: bounds at about twice the values measured here (docs/scan.md)."""
-    import yaml
-
     from hms.recording.predict import FeatureSpec, batch_features
 
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["features"]
+    params = default_feature_params()
     specs = [FeatureSpec(kind, kind, *parse_config(kind, params)) for kind in ("tabular", "mosaic", "waves")]
     rec = open_recording(scripted["parquet"])
     stream = iter(WindowStream(rec, WindowGrid(rec.n, 2.0), StepTimer(), batch=32, chunk=128))
@@ -372,11 +378,9 @@ def test_tabular_segment_into_the_filter_transient_is_computed_per_window(script
     """EEG columns over more than the central 30 s read the band-pass transient at each window's ends:
     the scan computes them window by window, so they equal `hms predict`'s exactly (the chunk's shared
     filtering put them 17 % apart at p99 for 50 s)."""
-    import yaml
-
     from hms.recording.predict import FeatureSpec, batch_features
 
-    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["features"]
+    params = default_feature_params()
     params["tabular"] = {**params["tabular"], "eeg_seconds": seconds}
     spec = FeatureSpec("tabular", "tabular", *parse_config("tabular", params))
     rec = open_recording(scripted["parquet"])
