@@ -33,7 +33,7 @@ from hms.ensemble.apply import BLENDER_FILE  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.metrics import score_predictions  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
-from hms.predictions import oof_frame, test_frame, write_predictions  # noqa: E402
+from hms.predictions import write_model_predictions  # noqa: E402
 from hms.train.cache import FoldCache  # noqa: E402
 from hms.train.crossval import cross_validate  # noqa: E402
 
@@ -52,9 +52,7 @@ def one_seed(seed: int, models: list[str], params: dict[str, Any], train: pd.Dat
             start = time.perf_counter()
             result = cross_validate(spec, cfg, seed, train, test, features_root / spec.features,
                                     Path(tmp) / "models" / name, cache=FoldCache(name, Path(tmp) / "cache"))
-            oof = oof_frame(train, result.oof)
-            write_predictions(oof, pred_dir / name / "oof.parquet")
-            write_predictions(test_frame(test["eeg_id"].to_numpy(), result.test), pred_dir / name / "test.parquet")
+            oof = write_model_predictions(train, test, result.oof, result.test, pred_dir / name)
             s = score_predictions(train, oof)
             rows.append({"seed": seed, "model": name, "kl_all": s["kl_all"], "kl_hq": s["kl_hq"],
                          "seconds": round(time.perf_counter() - start, 1)})

@@ -50,6 +50,16 @@ def write_predictions(df: pd.DataFrame, path: str | os.PathLike) -> None:
     write_parquet(df, path)
 
 
+def write_model_predictions(samples: pd.DataFrame, test: pd.DataFrame, oof_probs: np.ndarray, test_probs: np.ndarray,
+                            out_dir: str | os.PathLike) -> pd.DataFrame:
+    """One model's out_dir/oof.parquet (aligned to the prepared `samples`) and out_dir/test.parquet (the
+    prepared `test` table's eegs); returns the OOF frame, which is what gets scored."""
+    oof = oof_frame(samples, oof_probs)
+    write_predictions(oof, Path(out_dir) / "oof.parquet")
+    write_predictions(test_frame(test["eeg_id"].to_numpy(), test_probs), Path(out_dir) / "test.parquet")
+    return oof
+
+
 def read_predictions(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():

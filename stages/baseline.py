@@ -11,7 +11,7 @@ from hms.errors import run_stage
 from hms.io import write_json
 from hms.logs import setup_logging
 from hms.metrics import score_predictions
-from hms.predictions import oof_frame, test_frame, write_predictions
+from hms.predictions import write_model_predictions
 from hms.prior import prior_oof, prior_test
 
 PARAMS: tuple[str, ...] = ()
@@ -23,9 +23,7 @@ def main() -> None:
     log = setup_logging()
     train = pd.read_parquet(PREPARED / "train.parquet")
     test = pd.read_parquet(PREPARED / "test.parquet")
-    oof = oof_frame(train, prior_oof(train))
-    write_predictions(oof, PRED / "oof.parquet")
-    write_predictions(test_frame(test["eeg_id"].to_numpy(), prior_test(train, len(test))), PRED / "test.parquet")
+    oof = write_model_predictions(train, test, prior_oof(train), prior_test(train, len(test)), PRED)
     report = score_predictions(train, oof)
     write_json(report, Path("metrics/prior.json"))
     log.info("prior: kl_all=%s kl_hq=%s", report["kl_all"], report["kl_hq"])

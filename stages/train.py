@@ -16,7 +16,7 @@ from hms.logs import setup_logging
 from hms.metrics import score_predictions
 from hms.models.registry import get_spec
 from hms.params import read_params, to_dataclass
-from hms.predictions import oof_frame, test_frame, write_predictions
+from hms.predictions import write_model_predictions
 from hms.report.curves import write_curves
 from hms.train.crossval import cross_validate
 from hms.train.tracking import TrackingConfig
@@ -41,9 +41,7 @@ def main(name: str) -> None:
     test = pd.read_parquet(PREPARED / "test.parquet")
     result = cross_validate(spec, cfg, p["seed"], train, test, Path("features") / spec.features, Path("models") / name,
                             live_dir=Path("dvclive") / name, tracking=tracking)
-    oof = oof_frame(train, result.oof)
-    write_predictions(oof, Path("predictions/base") / name / "oof.parquet")
-    write_predictions(test_frame(test["eeg_id"].to_numpy(), result.test), Path("predictions/base") / name / "test.parquet")
+    oof = write_model_predictions(train, test, result.oof, result.test, Path("predictions/base") / name)
     report = score_predictions(train, oof)
     write_json(report, Path("metrics") / f"{name}.json")
     write_curves(result.curves, name, Path("reports/curves"))

@@ -68,14 +68,12 @@ def fit_and_stack(models: list[str], params: dict[str, Any], train: pd.DataFrame
     """What train@MODELS and stack leave behind, through the pipeline's own driver and stacking code:
     root/models/<name>, root/predictions/base/<name>/{oof,test}.parquet, root/models/ensemble/blender.json
     and root/predictions/ensemble. Returns root/models."""
-    from hms import predictions as pred_files
     from hms.ensemble import run_stack, stack_config, write_stack
+    from hms.predictions import write_model_predictions
 
     for name in models:
         r = fit(name, params, (train, test, features_root / get_spec(name).features), root)
-        pred_files.write_predictions(pred_files.oof_frame(train, r.oof), root / "predictions/base" / name / "oof.parquet")
-        pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), r.test),
-                                     root / "predictions/base" / name / "test.parquet")
+        write_model_predictions(train, test, r.oof, r.test, root / "predictions/base" / name)
     cfg = stack_config(params["stack"])
     write_stack(run_stack(cfg, models, train, test, root / "predictions/base"), root / "predictions/ensemble",
                 root / "models/ensemble", root / "metrics/ensemble.json")

@@ -228,19 +228,10 @@ def test_kaggle_api_refusals_are_explained(kaggle_api: Any, monkeypatch: pytest.
 def trained_models(tmp_path_factory: pytest.TempPathFactory, tiny_prepared: tuple[pd.DataFrame, pd.DataFrame],
                    tiny_features: Path, tiny_params: dict[str, Any]) -> Path:
     """models/ with LightGBM and the blender, trained on the tiny data (as test_predict trains them)."""
-    from hms import predictions as pred_files
-    from hms.ensemble import run_stack, stack_config, write_stack
     from tests import modelkit
 
-    root = tmp_path_factory.mktemp("trained")
     train, test = tiny_prepared
-    result = modelkit.fit("lgbm", tiny_params, (train, test, tiny_features / "tabular"), root)
-    pred_files.write_predictions(pred_files.oof_frame(train, result.oof), root / "predictions/base/lgbm/oof.parquet")
-    pred_files.write_predictions(pred_files.test_frame(test["eeg_id"].to_numpy(), result.test),
-                                 root / "predictions/base/lgbm/test.parquet")
-    write_stack(run_stack(stack_config(tiny_params["stack"]), ["lgbm"], train, test, root / "predictions/base"),
-                root / "predictions/ensemble", root / "models/ensemble", root / "metrics/ensemble.json")
-    return root / "models"
+    return modelkit.fit_and_stack(["lgbm"], tiny_params, train, test, tiny_features, tmp_path_factory.mktemp("trained"))
 
 
 @pytest.fixture(scope="module")
