@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import hms
 from hms.data.layout import DataDir
 from hms.data.prepare import PrepareConfig, prepare_test
 from hms.models.registry import UnknownModelError, get_spec, model_names
@@ -99,6 +100,7 @@ def test_oof_and_test_predictions(name: str, fits, toy_data) -> None:
     np.testing.assert_array_equal(trained.predict(x), result.test)
     config = json.loads((root / "models" / name / "config.json").read_text())
     assert config["name"] == name and config["features"] == json.loads((features_dir / "config.json").read_text())
+    assert config["versions"]["hms"] == hms.__version__  # which release trained it, beside the code digest
     assert result.curves.groupby("fold").size().min() >= 1  # every fold logged its curve
     fit_json = json.loads((root / "models" / name / "fit.json").read_text())
     assert set(fit_json["folds"]) == {"0", "1", "2"} and "seconds" not in json.dumps(fit_json)

@@ -5,7 +5,7 @@ that prediction reads (hms.models.trained):
 
 models/<name>/
   config.json       the one schema: name, family, features kind and config, params blocks, seed,
-                    folds, input shape, feature columns (tabular), library versions, fold keys
+                    folds, input shape, feature columns (tabular), hms and library versions, fold keys
   fold<k><suffix>   native fold model (LightGBM text, CatBoost cbm, torch state dict)
   fit.json          per fold: its info (best epoch / rounds, stage 2, the validation history)
 Everything in the model dir is a function of the inputs, so two runs with the same params write the
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 RUN_FILE = "run.json"  # in live_dir: the run's record (per-fold seconds, resumed), not a model file
 KILL_AFTER_FOLD = "HMS_KILL_AFTER_FOLD"  # test hook: SIGKILL this process once fold N is in the cache
-LIBRARIES = ("numpy", "scipy", "torch", "timm", "lightgbm", "catboost", "albumentations", "sklearn")
+LIBRARIES = ("hms", "numpy", "scipy", "torch", "timm", "lightgbm", "catboost", "albumentations", "sklearn")
 
 
 @dataclass
