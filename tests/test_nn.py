@@ -266,6 +266,22 @@ def test_dataset_pickles_the_memmap_by_name(mosaic_data) -> None:
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("mode", ["none", "center", "sample", "fixed"])
+def test_normalize_modes(mode: str) -> None:
+    from hms.train.nn.data import normalize
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(3.0, 2.0, (8, 16, 32))).astype(np.float16)
+    x[0, 0, :4] = np.nan  # a masked stretch reads as 0 before any normalisation
+    cfg = dataclasses.replace(get_spec("efficientnet").config({}, {}).own, normalize=mode, scale=4.0, clip=2.5)
+    out = normalize(x, cfg)
+    ref = np.nan_to_num(x.astype(np.float32))
+    expected = {"none": ref, "center": ref - ref.mean(), "sample": (ref - ref.mean()) / (ref.std() + 1e-6),
+                "fixed": ref / 4.0}[mode]
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    np.testing.assert_allclose(out, np.clip(expected, -2.5, 2.5), rtol=1e-6, atol=1e-6)
+
+
 def test_in_model_log_mel_matches_the_feature_stage_spectrogram() -> None:
     """SpecNet's log-mel (torch.stft in the model) is the pipeline's power spectrogram (numpy,
     hms.signal.spectrogram) through the same mel bank: one definition of a spectrogram."""

@@ -11,7 +11,7 @@ from hms.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
-NORMALIZE = ("none", "sample", "fixed")
+NORMALIZE = ("none", "center", "sample", "fixed")
 
 # The recipe that made the from-scratch nets learn in the CPU budget (docs/neural.md): 6 + 2 epochs, an
 # EMA of the weights, stage 2 continuing stage 1's AdamW moments. A model's `loop` default starts from it
@@ -99,7 +99,8 @@ class NetConfig:
     lr_mult: float = 2.0  # the model's learning rate = nn.lr x lr_mult
     loop: dict[str, Any] = field(default_factory=dict)  # this model's overrides of the `nn` block, e.g. {epochs: 5}
     # The feature stages already scale their arrays (docs/features.md), so the default is none;
-    # sample: standardise each sample over all its values | fixed: divide by `scale`.
+    # center: subtract each sample's mean over all its values | sample: also divide by their std |
+    # fixed: divide by `scale`.
     normalize: str = "none"
     scale: float = 1.0  # divisor for normalize=fixed
     clip: float | None = None  # clip the (normalised) inputs to ±clip; null = off

@@ -21,9 +21,11 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def normalize(x: np.ndarray, cfg: NetConfig) -> np.ndarray:
-    """float32, NaN -> 0, then per-sample standardisation (or a fixed scale) and clipping."""
+    """float32, NaN -> 0, then per-sample centering or standardisation (or a fixed scale) and clipping."""
     x = np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    if cfg.normalize == "sample":
+    if cfg.normalize == "center":
+        x = x - x.mean()
+    elif cfg.normalize == "sample":
         # one mean/std over the whole sample keeps the left/right and panel-to-panel contrasts
         x = (x - x.mean()) / (x.std() + 1e-6)
     elif cfg.normalize == "fixed":
