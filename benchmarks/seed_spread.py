@@ -31,7 +31,7 @@ from benchmarks.committed_run import add_run_arguments, read_run  # noqa: E402
 from hms.ensemble import blended_models, run_stack, stack_config  # noqa: E402
 from hms.ensemble.apply import BLENDER_FILE  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
-from hms.metrics import score_predictions  # noqa: E402
+from hms.metrics import score_predictions, warn_outlier_folds  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
 from hms.predictions import write_model_predictions  # noqa: E402
 from hms.train.cache import FoldCache  # noqa: E402
@@ -54,6 +54,7 @@ def one_seed(seed: int, models: list[str], params: dict[str, Any], train: pd.Dat
                                     Path(tmp) / "models" / name, cache=FoldCache(name, Path(tmp) / "cache"))
             oof = write_model_predictions(train, test, result.oof, result.test, pred_dir / name)
             s = score_predictions(train, oof)
+            warn_outlier_folds(f"{name} (seed {seed})", s)
             rows.append({"seed": seed, "model": name, "kl_all": s["kl_all"], "kl_hq": s["kl_hq"],
                          "seconds": round(time.perf_counter() - start, 1)})
             print(json.dumps(rows[-1]), flush=True)

@@ -6,12 +6,15 @@ terms with a zero target count 0, summed over classes, averaged over rows (micro
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hms.constants import HQ_MIN_VOTES, KL_EPS
+
+log = logging.getLogger(__name__)
 
 
 def kl_terms(y_true: np.ndarray, y_pred: np.ndarray, eps: float = KL_EPS) -> np.ndarray:
@@ -48,6 +51,33 @@ def cv_scores(y_true: np.ndarray, y_pred: np.ndarray, n_votes: np.ndarray, folds
         folds = np.asarray(folds)
         report["folds"] = {str(int(k)): summary(folds == k) for k in np.unique(folds)}
     return report
+
+
+# A fold above this multiple of the other folds' median kl_hq failed to train rather than drew harder eegs: in
+# 42 five-fold runs of base models on the default data (stops 27-28), the two efficientnet runs with a stuck fold
+# were at 1.82 and 1.72, every other fold at most 1.28 (docs/neural.md, Seed spread).
+OUTLIER_FOLD_RATIO = 1.5
+
+
+def outlier_folds(report: dict[str, Any], ratio: float = OUTLIER_FOLD_RATIO) -> dict[str, tuple[float, float]]:
+    """Folds of a `cv_scores` report whose kl_hq is above `ratio` x the median of the other folds':
+    fold -> (its kl_hq, that median). Folds without hq eegs are left out."""
+    scores = {k: f["kl_hq"] for k, f in report.get("folds", {}).items() if f["kl_hq"] is not None}
+    out = {}
+    for k, score in scores.items():
+        others = [v for j, v in scores.items() if j != k]
+        if len(others) >= 2 and score > ratio * float(np.median(others)):
+            out[k] = (score, float(np.median(others)))
+    return out
+
+
+def warn_outlier_folds(name: str, report: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Log a warning per outlier fold of model `name` (`outlier_folds`); returns them."""
+    found = outlier_folds(report)
+    for k, (score, median) in found.items():
+        log.warning("%s fold %s: kl_hq %.4f is %.1fx the other folds' median (%.4f): it may have failed to train; "
+                    "compare another seed (docs/neural.md, Seed spread)", name, k, score, score / median, median)
+    return found
 
 
 def _mean(x: np.ndarray) -> float | None:

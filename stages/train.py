@@ -13,7 +13,7 @@ import pandas as pd
 from hms.errors import run_stage
 from hms.io import write_json
 from hms.logs import setup_logging
-from hms.metrics import score_predictions
+from hms.metrics import score_predictions, warn_outlier_folds
 from hms.models.registry import get_spec
 from hms.params import read_params, to_dataclass
 from hms.predictions import write_model_predictions
@@ -47,6 +47,7 @@ def main(name: str) -> None:
     write_curves(result.curves, name, Path("reports/curves"))
     log.info("%s: kl_all=%s kl_hq=%s (folds reused from the cache: %s)", name, report["kl_all"], report["kl_hq"],
              result.resumed or "none")
+    warn_outlier_folds(name, report)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,37 @@ def test_cv_scores_split_by_tier_and_fold() -> None:
 def test_shape_mismatch() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         kl_divergence(np.ones((2, 6)) / 6, np.ones((3, 6)) / 6)
+
+
+def _report(fold_kl_hq: list[float | None]) -> dict:
+    return {"folds": {str(k): {"kl_hq": v} for k, v in enumerate(fold_kl_hq)}}
+
+
+def test_outlier_folds_flag_a_fold_that_failed_to_train(caplog: pytest.LogCaptureFixture) -> None:
+    from hms.metrics import OUTLIER_FOLD_RATIO, outlier_folds, warn_outlier_folds
+
+    # efficientnet at seed 45: fold 3 stuck at 0.591 while the others trained (docs/neural.md, Seed spread)
+    failed = _report([0.2829, 0.3583, 0.4001, 0.5907, 0.2904])
+    assert outlier_folds(failed) == {"3": (0.5907, pytest.approx((0.2904 + 0.3583) / 2))}
+    # the committed run's folds, and a fold just under the ratio, are not flagged
+    assert outlier_folds(_report([0.2787, 0.3288, 0.2934, 0.2934, 0.2793])) == {}
+    assert outlier_folds(_report([0.2, 0.2, 0.2, 0.2 * OUTLIER_FOLD_RATIO - 1e-9])) == {}
+    assert list(outlier_folds(_report([0.2, 0.2, 0.2, 0.2 * OUTLIER_FOLD_RATIO + 1e-9]))) == ["3"]
+    # folds without hq eegs are left out, and two folds have no "others" to compare with
+    assert outlier_folds(_report([0.2, None, 0.2, 0.9])) == {"3": (0.9, 0.2)}
+    assert outlier_folds(_report([0.2, 0.9])) == {}
+    with caplog.at_level("WARNING", logger="hms.metrics"):
+        warn_outlier_folds("efficientnet", failed)
+    assert "efficientnet fold 3: kl_hq 0.5907 is 1.8x the other folds' median (0.3244)" in caplog.text
+
+
+def test_cv_scores_report_feeds_outlier_folds() -> None:
+    from hms.metrics import outlier_folds
+
+    rng = np.random.default_rng(0)
+    y = rng.dirichlet(np.ones(6), 60)
+    p = y.copy()
+    p[40:] = rng.dirichlet(np.ones(6), 20)  # fold 2 predicts noise
+    folds = np.repeat([0, 1, 2], 20)
+    report = cv_scores(y, 0.9 * p + 0.1 / 6, np.full(60, 12), folds)
+    assert list(outlier_folds(report)) == ["2"]
