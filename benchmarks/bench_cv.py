@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from hms.data.targets import TARGET_COLS  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
-from hms.metrics import cv_scores  # noqa: E402
+from hms.metrics import cv_scores, warn_outlier_folds  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
 from hms.params import apply_overrides, load_params  # noqa: E402
 from hms.presets import preset  # noqa: E402
@@ -44,7 +44,8 @@ def run(name: str, params: dict[str, Any], train: pd.DataFrame, test: pd.DataFra
         result = cross_validate(spec, cfg, params["seed"], train, test, features_root / spec.features,
                                 Path(tmp) / "models" / name, cache=FoldCache(name, Path(tmp) / "cache"))
         seconds = time.perf_counter() - start
-    s = cv_scores(y, result.oof, votes)
+    s = cv_scores(y, result.oof, votes, train["fold"].to_numpy())
+    warn_outlier_folds(name, s)
     return {"model": name, "kl_all": s["kl_all"], "kl_hq": s["kl_hq"], "seconds": round(seconds, 1),
             "fold_seconds": [f["seconds"] for f in result.folds.values()]}
 
