@@ -196,11 +196,8 @@ def test_file_cache_reads_once_and_sees_changes(tiny_data: Path, tiny_row: pd.Da
 # --- benchmark helpers ------------------------------------------------------------------------------
 
 def test_bench_subset_and_extrapolation(tiny_data: Path, tmp_path: Path) -> None:
-    import importlib.util
+    from benchmarks import bench_scale as bench
 
-    spec = importlib.util.spec_from_file_location("bench_scale", REPO / "benchmarks" / "bench_scale.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
     bench.make_subset(tiny_data, tmp_path / "sub", 10)
     sub = pd.read_csv(tmp_path / "sub" / "train.csv")
     full = pd.read_csv(tiny_data / "train.csv")

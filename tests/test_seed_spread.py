@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tests.conftest import REPO
+from benchmarks import seed_spread as bench
 from tests.modelkit import toy_inputs
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("seed_spread", REPO / "benchmarks" / "seed_spread.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)  # type: ignore[union-attr]
-    return bench
-
-
 def test_each_seed_retrains_every_model_and_blends_them(tiny_params: dict[str, Any], tmp_path: Path) -> None:
-    bench = _bench()
     train, test, features_dir = toy_inputs("tabular", tmp_path / "features")
     models = ["lgbm", "catboost"]
 
