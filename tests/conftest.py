@@ -25,6 +25,14 @@ def load_tiny_params() -> dict[str, Any]:
     return preset("tiny")
 
 
+def default_feature_params() -> dict[str, Any]:
+    """The `features` block of the repo's params.yaml (the configuration the committed models use), fresh
+    on each call so a test may change it."""
+    import yaml
+
+    return yaml.safe_load((REPO / "params.yaml").read_text())["features"]
+
+
 @pytest.fixture(scope="session")
 def kaggle_sample() -> Path:
     return KAGGLE_SAMPLE

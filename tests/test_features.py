@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from hms.constants import EEG_CHANNELS, FS
 from hms.data.contract import read_test_csv
@@ -28,7 +27,7 @@ from hms.features.tabular import MONTAGE_COLUMNS, TabularConfig, feature_manifes
 from hms.features.waves import WavesConfig, waves_batch
 from hms.signal.montage import MONTAGES, RAW_FLIP
 from hms.signal.preprocess import SignalConfig, preprocess
-from tests.conftest import REPO
+from tests.conftest import default_feature_params
 from tests.datadir import make_data_dir
 
 LEFT = ("Fp1", "F3", "C3", "P3", "F7", "T3", "T5", "O1")
@@ -37,7 +36,7 @@ LEFT = ("Fp1", "F3", "C3", "P3", "F7", "T3", "T5", "O1")
 @pytest.fixture(scope="module")
 def params() -> dict[str, Any]:
     """The default `features` block of params.yaml."""
-    return yaml.safe_load((REPO / "params.yaml").read_text())["features"]
+    return default_feature_params()
 
 
 @pytest.fixture(scope="module")

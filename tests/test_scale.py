@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from hms.constants import EEG_WINDOW, FS, SPEC_WINDOW_S
 from hms.data.layout import DataDir
@@ -24,12 +23,12 @@ from hms.features.waves import waves_batch
 from hms.seed import single_thread
 from hms.synth import get_config, run_synth
 from hms.synth.labels import EEG_IN_SPEC_S, load_real_structure, sample_labels
-from tests.conftest import REPO
+from tests.conftest import default_feature_params
 
 
 @pytest.fixture(scope="module")
 def params() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "params.yaml").read_text())["features"]
+    return default_feature_params()
 
 
 # --- the `real` preset ------------------------------------------------------------------------------

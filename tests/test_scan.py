@@ -31,7 +31,7 @@ from hms.signal.filters import resample
 from hms.signal.montage import MONTAGES, split_montages
 from hms.signal.preprocess import preprocess
 from tests import modelkit
-from tests.conftest import REPO
+from tests.conftest import default_feature_params
 from hms.synth.recording import parse_script, synth_recording, write_edf, write_parquet_recording
 from hms.synth.spectrogram import SPEC_FS, kaggle_spectrogram
 
@@ -335,13 +335,6 @@ def test_scan_results_do_not_depend_on_chunks_threads_or_format(short: dict[str,
     assert np.abs(a - c).max() < 0.05 and np.abs(a - c).mean() < 1e-3
     # each window preprocessed on its own (`hms predict`'s path): see test_shared_features_close_to_per_window
     assert np.abs(a - d).max() < 0.05
-
-
-def default_feature_params() -> dict[str, Any]:
-    """The `features` block of the repo's params.yaml: the configuration the committed models use."""
-    import yaml
-
-    return yaml.safe_load((REPO / "params.yaml").read_text())["features"]
 
 
 def test_shared_features_close_to_per_window(scripted: dict[str, Any]) -> None:
