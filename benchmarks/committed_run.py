@@ -5,6 +5,7 @@ the command line."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,8 @@ def read_run(args: argparse.Namespace) -> tuple[dict[str, Any], list[str], pd.Da
     models = args.models or list(params["models"])
     return (params, models, pd.read_parquet(args.prepared / "train.parquet"),
             pd.read_parquet(args.prepared / "test.parquet"))
+
+
+def read_metrics(name: str) -> dict[str, Any]:
+    """The run's metrics/<name>.json (a base model or the ensemble)."""
+    return json.loads(Path(f"metrics/{name}.json").read_text())

@@ -29,7 +29,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.committed_run import add_run_arguments, read_run  # noqa: E402
+from benchmarks.committed_run import add_run_arguments, read_metrics, read_run  # noqa: E402
 from hms.data.targets import TARGET_COLS  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.metrics import cv_scores  # noqa: E402
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             rows.append(point(name, params, train, test, args.features_root, min(n, full)))
             print(json.dumps(rows[-1]), flush=True)
         if args.full_from_metrics:
-            m = json.loads(Path(f"metrics/{name}.json").read_text())
+            m = read_metrics(name)
             rows.append({"model": name, "train_eegs": full, "kl_all": round(m["kl_all"], 4),
                          "kl_hq": round(m["kl_hq"], 4), "seconds": None})
     table = pd.DataFrame(rows)

@@ -27,7 +27,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.committed_run import add_run_arguments, read_run  # noqa: E402
+from benchmarks.committed_run import add_run_arguments, read_metrics, read_run  # noqa: E402
 from hms.ensemble import blended_models, run_stack, stack_config  # noqa: E402
 from hms.ensemble.apply import BLENDER_FILE  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
@@ -74,7 +74,7 @@ def committed(seed: int, models: list[str]) -> list[dict[str, Any]]:
     weights = json.loads((Path("models/ensemble") / BLENDER_FILE).read_text()).get("weights", {})
     rows = []
     for name in [*models, ENSEMBLE]:
-        m = json.loads(Path(f"metrics/{name}.json").read_text())
+        m = read_metrics(name)
         rows.append({"seed": seed, "model": name, "kl_all": m["kl_all"], "kl_hq": m["kl_hq"],
                      "weight": weights.get(name), "seconds": None})
     return rows

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hms.constants import EEG_WINDOW, FS, SPEC_WINDOW_S
+from hms.constants import SPEC_WINDOW_S
 from hms.data.layout import DataDir
 from hms.data.prepare import PrepareConfig, prepare_train
 from hms.features import build as fbuild
