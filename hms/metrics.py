@@ -66,8 +66,11 @@ def outlier_folds(report: dict[str, Any], ratio: float = OUTLIER_FOLD_RATIO) -> 
     out = {}
     for k, score in scores.items():
         others = [v for j, v in scores.items() if j != k]
-        if len(others) >= 2 and score > ratio * float(np.median(others)):
-            out[k] = (score, float(np.median(others)))
+        if len(others) < 2:
+            continue
+        median = float(np.median(others))
+        if score > ratio * median:
+            out[k] = (score, median)
     return out
 
 
