@@ -123,6 +123,10 @@ def test_params_blocks_are_strict(tiny_params: dict[str, Any]) -> None:
         get_spec("catboost").config(tiny_params["gbdt"], {**tiny_params["catboost"], "device": "gpu", "rsm": 0.5})
     with pytest.raises(ConfigError, match="hq_valid"):
         get_spec("lgbm").config({"hq_valid": "some"}, {})
+    with pytest.raises(ConfigError, match="lgbm.boosting must be gbdt or dart"):
+        get_spec("lgbm").config({}, {"boosting": "goss"})
+    with pytest.raises(ConfigError, match="lgbm.drop_rate"):
+        get_spec("lgbm").config({}, {"drop_rate": 0.0})
 
 
 # ---------------------------------------------------------------- on a learnable toy table
@@ -169,6 +173,24 @@ def test_multithreaded_training_is_reproducible(name: str, toy, tiny_params: dic
     params["gbdt"]["hq_stage"] = False  # keeps the test short; stage 2 runs the same code path
     one, two = modelkit.fit(name, params, toy, tmp_path / "a"), modelkit.fit(name, params, toy, tmp_path / "b")
     assert np.array_equal(one.oof, two.oof) and np.array_equal(one.test, two.test)
+
+
+@pytest.mark.parametrize("boosting", ["dart", "gbdt"])
+def test_lgbm_boosting_modes(boosting: str, toy, tiny_params: dict[str, Any], tmp_path: Path) -> None:
+    """dart trains exactly num_boost_round rounds and has no stage 2 (no best round to keep); gbdt stops
+    early_stopping_rounds after its best round (or at num_boost_round) and runs stage 2."""
+    params = copy.deepcopy(tiny_params)
+    params["lgbm"].update(boosting=boosting, num_boost_round=40, early_stopping_rounds=5)
+    result = modelkit.fit("lgbm", params, toy, tmp_path)
+    for k, fold in result.folds.items():
+        info = fold["info"]
+        curve = result.curves[(result.curves["fold"] == int(k)) & (result.curves["metric"] == "valid_kl")]
+        if boosting == "dart":
+            assert info["best_iteration"] == len(curve) == 40
+            assert info["hq_stage"] == "skipped: lgbm.boosting is dart (no best round to keep)"
+        else:
+            assert len(curve) in (40, info["best_iteration"] + 5)
+            assert info["hq_stage"] in ("kept", "no gain")
 
 
 def test_prediction_refuses_features_without_the_training_columns(toy, tiny_params, tmp_path: Path) -> None:

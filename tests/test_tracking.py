@@ -60,7 +60,8 @@ def test_wandb_mirror_in_offline_mode(tabular, tiny_params: dict, tmp_path: Path
                        "WANDB_SILENT": "true"}.items():
         monkeypatch.setenv(var, str(value))
     monkeypatch.delenv(WANDB_ENV, raising=False)
-    _cv(tiny_params, tabular, tmp_path / "run", TrackingConfig(monitor_system=False, wandb=True), tmp_path / "cache")
+    params = {**tiny_params, "lgbm": {**tiny_params["lgbm"], "boosting": "gbdt"}}  # gbdt has a stage-2 curve too
+    _cv(params, tabular, tmp_path / "run", TrackingConfig(monitor_system=False, wandb=True), tmp_path / "cache")
     runs = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(runs) == 1
     log = Path(runs[0]).read_bytes()  # W&B's record log (protobuf): keys are stored as plain UTF-8

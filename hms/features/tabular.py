@@ -75,10 +75,10 @@ class TabularConfig:
     """params.yaml `features.tabular`."""
 
     # central part of the window for the EEG features. The experts labelled the central 10 s but read it in
-    # the 50 s context, and a discharge rate of 0.5-1 Hz needs more than 5-10 s to be measured. 30 s is the
-    # most that keeps FILTER_MARGIN_S of filter context inside the window on both sides, so `hms scan`'s
-    # shared filtering gives the stage's features (50 s measured a little better alone, docs/gbdt.md)
-    eeg_seconds: float = 30.0
+    # the 50 s context, and a discharge rate of 0.5-1 Hz needs many cycles to be measured: the whole 50 s
+    # measured best (docs/gbdt.md). Above 30 s the segment reaches into the band-pass transient at the
+    # window's ends, so `hms scan` computes these columns window by window (slower, docs/scan.md).
+    eeg_seconds: float = 50.0
     spec_windows_s: list[int] = field(default_factory=lambda: [600, 60, 20, 10])
     per_channel: bool = True  # emit the 18 x 17 per-pair features (false: chain means and asymmetries only)
     sharp_k: float = 5.0
