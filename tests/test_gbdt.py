@@ -193,6 +193,17 @@ def test_lgbm_boosting_modes(boosting: str, toy, tiny_params: dict[str, Any], tm
             assert info["hq_stage"] in ("kept", "no gain")
 
 
+def test_lgbm_dart_is_reproducible(toy, tiny_params: dict[str, Any], tmp_path: Path) -> None:
+    """LightGBM's DART reads an uninitialised flag before its first round (hms/models/lgbm.py `_settle_dart`):
+    without the fix about half of these fits differed from the first."""
+    params = copy.deepcopy(tiny_params)
+    params["lgbm"].update(boosting="dart", threads=1)
+    first = modelkit.fit("lgbm", params, toy, tmp_path / "0")
+    for i in range(1, 6):
+        again = modelkit.fit("lgbm", params, toy, tmp_path / str(i))
+        assert np.array_equal(first.oof, again.oof) and np.array_equal(first.test, again.test), i
+
+
 def test_prediction_refuses_features_without_the_training_columns(toy, tiny_params, tmp_path: Path) -> None:
     from hms.models.trained import load_trained
 

@@ -99,6 +99,20 @@ def _kl_eval(y: np.ndarray):
     return feval
 
 
+def _settle_dart(env: lgb.callback.CallbackEnv) -> None:
+    """Before DART's first round: make its drops reproducible. LightGBM's DART (4.7, src/boosting/dart.hpp)
+    reads a flag it never initialises, `is_update_score_cur_iter_`, the first time the training scores are
+    asked for, which `lgb.train` with a custom objective does before round 1: when the garbage reads as
+    unset, one random draw is taken, and every later drop moves (about half of repeated fits differed,
+    tests/test_gbdt.py). Asking once here sets the flag; the objective's parameter reset that opens round 1
+    then restarts the drop generator from `drop_seed`, so every fit starts from the same state."""
+    if env.iteration == env.begin_iteration:
+        env.model.eval_train(lambda preds, data: ("settle", 0.0, False))
+
+
+_settle_dart.before_iteration = True  # type: ignore[attr-defined]
+
+
 def _boost(params: dict[str, Any], x: np.ndarray, y: np.ndarray, w: np.ndarray, xv: np.ndarray, yv: np.ndarray,
            rounds: int, patience: int, init_model: lgb.Booster | None) -> tuple[lgb.Booster, list[float]]:
     """Boost (gbdt: with early stopping on the validation KL); returns the booster and its KL curve."""
@@ -109,6 +123,8 @@ def _boost(params: dict[str, Any], x: np.ndarray, y: np.ndarray, w: np.ndarray, 
     callbacks = [lgb.record_evaluation(history)]
     if params["boosting"] == "gbdt":
         callbacks.append(lgb.early_stopping(patience, verbose=False))
+    else:
+        callbacks.append(_settle_dart)
     booster = lgb.train(
         {**params, "objective": softmax_ce_objective(y)}, train_set, num_boost_round=rounds,
         valid_sets=[valid_set], valid_names=["valid"], feval=_kl_eval(yv), init_model=init_model,
