@@ -74,6 +74,11 @@ class ModelSpec:
     # optional: (optuna trial, current cfg) -> {dotted params key: value} of this model's block and/or its
     # family block, e.g. {"lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 7, 63, log=True)}; `hms tune`
     search_space: Callable[[Any, ModelConfig], dict[str, Any]] | None = None
+    # optional: (cfg, folds) -> groups of (fold, the config it trains with): the folds of a group train at
+    # once, each in its own process (hms.train.processes), e.g. neural nets on CPU with a thread count per
+    # fold. A fold's config is fixed by the plan, so its bytes do not depend on what else runs or on resuming.
+    # None: one fold at a time with `cfg`
+    fold_groups: Callable[[ModelConfig, list[int]], list[list[tuple[int, ModelConfig]]]] | None = None
 
     def __post_init__(self) -> None:
         if self.features not in FEATURE_KINDS:

@@ -39,6 +39,7 @@ from hms.models.spec import FoldInputs, ModelConfig, ModelSpec
 from hms.models.trained import CONFIG_FILE, FIT_FILE, fold_file, load_trained
 from hms.seed import derive_seed
 from hms.train.cache import FoldCache, copy_into, digest, file_digest
+from hms.train.processes import FoldJob, can_run, train_in_processes
 from hms.train.tracking import TrackingConfig, log_summary, open_live
 
 log = logging.getLogger(__name__)
@@ -178,43 +179,65 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
     oof = np.full((len(train), 6), np.nan)
     fold_report: dict[str, dict[str, Any]] = {}
     resumed: list[int] = []
-    keys: dict[str, str] = {}
-    with open_live(live_dir, tracking, spec.name, config) if live_dir else _null() as live:
+    groups = spec.fold_groups(cfg, folds) if spec.fold_groups is not None else [[(k, cfg)] for k in folds]
+    fold_cfg = {k: k_cfg for group in groups for k, k_cfg in group}
+    # a fold's key holds its own config (e.g. its thread count), so a resumed fold is the one this run would train
+    keys = {str(k): digest([base_key, k, spec.blocks(fold_cfg[k])])[:32] for k in folds}
+    fold = train["fold"].to_numpy()
+
+    def fold_inputs(k: int) -> FoldInputs:
+        return FoldInputs(k, inputs.x, y, n_votes, np.flatnonzero(fold != k), np.flatnonzero(fold == k),
+                          derive_seed(seed, spec.name, k))
+
+    fit_seconds = 0.0  # wall time of this run's fits (folds trained at once count once)
+    with open_live(live_dir, tracking, spec.name, config) if live_dir else _null() as live, \
+            tqdm(total=len(folds), desc=f"{spec.name} folds", leave=False) as bar:
         curves = Curves(live)
-        for k in tqdm(folds, desc=f"{spec.name} folds", leave=False):
-            train_rows, valid_rows = np.flatnonzero(train["fold"].to_numpy() != k), np.flatnonzero(train["fold"].to_numpy() == k)
-            key = keys[str(k)] = digest([base_key, k])[:32]
-            hit = cache.get(key, spec.suffix)
-            if hit is None:
+        for group in groups:
+            todo = [k for k, _ in group if cache.get(keys[str(k)], spec.suffix) is None]
+            trained_apart = len(todo) > 1 and can_run(spec)  # else one by one here, each with its own config
+            if trained_apart:
                 start = time.perf_counter()
-                fit = spec.fit_fold(cfg, FoldInputs(k, inputs.x, y, n_votes, train_rows, valid_rows,
-                                                    derive_seed(seed, spec.name, k)), curves.logger(k))
-                record = {"fold": k, "info": fit.info, "seconds": round(time.perf_counter() - start, 2),
-                          "curves": curves.of_fold(k)}
-                cached_file = cache.put(key, spec.suffix, spec.save, fit.model, record)
-                if os.environ.get(KILL_AFTER_FOLD) == str(k):
+                train_in_processes(spec, [FoldJob(fold_cfg[k], fold_inputs(k), keys[str(k)]) for k in todo],
+                                   Path(features_dir), cache)
+                fit_seconds += time.perf_counter() - start
+            for k, k_cfg in group:
+                key = keys[str(k)]
+                hit = cache.get(key, spec.suffix)
+                fresh = hit is None or (trained_apart and k in todo)
+                if hit is None:
+                    start = time.perf_counter()
+                    fit = spec.fit_fold(k_cfg, fold_inputs(k), curves.logger(k))
+                    record = {"fold": k, "info": fit.info, "seconds": round(time.perf_counter() - start, 2),
+                              "curves": curves.of_fold(k)}
+                    fit_seconds += record["seconds"]
+                    cached_file = cache.put(key, spec.suffix, spec.save, fit.model, record)
+                else:
+                    cached_file, record = hit
+                    curves.replay(k, record["curves"])
+                    if not fresh:
+                        resumed.append(k)
+                        log.info("%s fold %d: reused from the fold cache (%s)", spec.name, k, cached_file)
+                copy_into(cached_file, model_dir / fold_file(k, spec.suffix))
+                # OOF through the saved fold file: a resumed fold predicts exactly as a fresh one
+                model = spec.load(cfg, model_dir / fold_file(k, spec.suffix), tuple(config["input_shape"]))
+                valid_rows = np.flatnonzero(fold == k)
+                oof[valid_rows] = spec.predict(cfg, model, inputs.x, valid_rows)
+                fold_report[str(k)] = {"info": record["info"], "seconds": record["seconds"], "resumed": not fresh}
+                bar.update()
+                if on_fold is not None:
+                    on_fold(k, valid_rows, oof[valid_rows])
+                if fresh and os.environ.get(KILL_AFTER_FOLD) == str(k):
                     log.warning("%s=%s: killing this process after fold %d (test hook)", KILL_AFTER_FOLD, k, k)
                     os.kill(os.getpid(), signal.SIGKILL)
-            else:
-                cached_file, record = hit
-                curves.replay(k, record["curves"])
-                resumed.append(k)
-                log.info("%s fold %d: reused from the fold cache (%s)", spec.name, k, cached_file)
-            copy_into(cached_file, model_dir / fold_file(k, spec.suffix))
-            # OOF through the saved fold file: a resumed fold predicts exactly as a fresh one
-            model = spec.load(cfg, model_dir / fold_file(k, spec.suffix), tuple(config["input_shape"]))
-            oof[valid_rows] = spec.predict(cfg, model, inputs.x, valid_rows)
-            fold_report[str(k)] = {"info": record["info"], "seconds": record["seconds"], "resumed": hit is not None}
-            if on_fold is not None:
-                on_fold(k, valid_rows, oof[valid_rows])
         if live is not None:
             log_summary(live, cv_scores(y, oof, n_votes))
     config["fold_keys"] = keys
     write_json(config, model_dir / CONFIG_FILE)
     write_json({"folds": {k: {"info": f["info"]} for k, f in fold_report.items()}}, model_dir / FIT_FILE)
     if live_dir is not None:
-        run = {"seconds": round(sum(f["seconds"] for f in fold_report.values() if not f["resumed"]), 2),
-               "resumed_folds": resumed,
+        run = {"seconds": round(fit_seconds, 2), "resumed_folds": resumed,
+               "fold_groups": [[k for k, _ in group] for group in groups],
                "folds": {k: {"seconds": f["seconds"], "resumed": f["resumed"]} for k, f in fold_report.items()}}
         write_json(run, Path(live_dir) / RUN_FILE)
     trained = load_trained(model_dir.parent, spec.name)  # the prediction path of `hms predict`

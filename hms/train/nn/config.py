@@ -64,6 +64,11 @@ class LoopConfig:
     # > 1: DDP over this many processes (one per GPU; gloo processes on CPU), torchrun per fold
     # (hms/train/nn/distributed.py); batch_size stays the global batch, so it must be a multiple of it
     ddp_processes: int = 1
+    # Folds trained at once on CPU, each in its own process with cores / (folds of its group) torch threads:
+    # two 1-thread processes train 1.1-1.4x the samples per second of one 2-thread process (docs/neural.md).
+    # 0 = auto: cores / threads on CPU (at most the folds), 1 with a GPU or DDP. A fold's thread count is
+    # part of its plan, so the same params on the same machine give the same bytes.
+    fold_processes: int = 0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -90,6 +95,10 @@ class LoopConfig:
         if self.ddp_processes < 1 or self.batch_size % self.ddp_processes:
             raise ConfigError(f"nn.ddp_processes must be >= 1 and divide nn.batch_size (the global batch): "
                               f"{self.ddp_processes} and {self.batch_size}")
+        if self.fold_processes < 0 or (self.fold_processes > 1 and (self.ddp_processes > 1 or self.device == "cuda")):
+            raise ConfigError(f"nn.fold_processes must be >= 0 (0 = auto) and, above 1, trains folds in CPU processes: "
+                              f"got {self.fold_processes} with nn.device {self.device} and nn.ddp_processes "
+                              f"{self.ddp_processes}; use 0 or 1 on a GPU")
 
 
 @dataclass

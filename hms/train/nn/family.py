@@ -5,6 +5,7 @@ module is then only its net: see hms/models/wave.py."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,8 +19,11 @@ from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig, Model
 from hms.train.nn import distributed
 from hms.train.nn.config import LoopConfig, NetConfig, effective_loop
 from hms.train.nn.data import Augment
-from hms.train.nn.device import Runtime, make_runtime, place
+from hms.train.nn.device import Runtime, available_cores, make_runtime, place
 from hms.train.nn.loop import predict_rows, train_fold
+
+log = logging.getLogger(__name__)
+_SAID: set[str] = set()
 
 Build = Callable[[Any, tuple[int, ...]], nn.Module]  # (net config, input shape without batch) -> module
 MakeAugment = Callable[[Any, tuple[int, ...]], Augment | None]  # (net config, input shape) -> augmentation
@@ -31,6 +35,23 @@ class UntrustedCheckpointError(ConfigError):
 
 def _runtime(cfg: ModelConfig) -> Runtime:
     return make_runtime(effective_loop(cfg.shared, cfg.own))
+
+
+def processes_at_once(loop: LoopConfig, n_folds: int) -> int:
+    """How many folds train at once (`nn.fold_processes`; 0 = auto: every core busy on CPU, 1 on a GPU)."""
+    gpu = loop.device == "cuda" or (loop.device == "auto" and torch.cuda.is_available())
+    if loop.fold_processes > 1 and gpu:
+        raise ConfigError(f"nn.fold_processes={loop.fold_processes} trains folds in CPU processes, but the nets train "
+                          "on the GPU here; set nn.fold_processes to 0 (auto) or 1, or nn.device to cpu")
+    if loop.fold_processes == 0:
+        return 1 if gpu or loop.ddp_processes > 1 else max(1, min(n_folds, available_cores() // max(loop.threads, 1)))
+    return min(loop.fold_processes, max(n_folds, 1))
+
+
+def _log_once(message: str) -> None:
+    if message not in _SAID:
+        _SAID.add(message)
+        log.info(message)
 
 
 Suggest = Callable[[Any, str], Any]  # (optuna trial, dotted params key) -> the suggested value
@@ -82,6 +103,18 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
                 "device": str(rt.device)}
         return FoldFit(result.state, info)
 
+    def fold_groups(cfg: ModelConfig, folds: list[int]) -> list[list[tuple[int, ModelConfig]]]:
+        loop = effective_loop(cfg.shared, cfg.own)
+        n = processes_at_once(loop, len(folds))
+        if n == 1:
+            return [[(k, cfg)] for k in folds]
+        groups = [folds[i:i + n] for i in range(0, len(folds), n)]
+        # a group smaller than n (the last one) shares the cores among fewer processes
+        plan = [[(k, loop.threads or max(1, available_cores() // len(g))) for k in g] for g in groups]
+        threads = ", ".join(f"fold {k}: {t}" for g in plan for k, t in g)
+        _log_once(f"{name}: {n} folds at a time, each in its own process (torch threads per fold: {threads})")
+        return [[(k, ModelConfig(dataclasses.replace(cfg.shared, threads=t), cfg.own)) for k, t in g] for g in plan]
+
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
         rows = np.arange(len(x)) if rows is None else np.asarray(rows)
@@ -117,5 +150,5 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return place(model, _runtime(cfg)).eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
-                     fit_fold=fit_fold, predict=predict, predict_mean=predict_mean, save=save, load=load, suffix=".pt",
+                     fit_fold=fit_fold, fold_groups=fold_groups, predict=predict, predict_mean=predict_mean, save=save, load=load, suffix=".pt",
                      build=lambda cfg, shape: build(cfg.own, tuple(shape)))

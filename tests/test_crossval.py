@@ -1,0 +1,76 @@
+"""Folds trained at once in processes (`nn.fold_processes`): the plan, and the same bytes as one by one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hms.errors import ConfigError
+from hms.models.registry import get_spec
+from hms.train.nn import family
+from hms.train.nn.config import LoopConfig
+from tests.modelkit import fit, toy_inputs
+
+
+def _params(tiny_params: dict[str, Any], **nn: Any) -> dict[str, Any]:
+    return {**tiny_params, "nn": {**tiny_params["nn"], **nn}}
+
+
+def _outputs(root: Path, name: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "models" / name).iterdir())}
+
+
+@pytest.mark.parametrize(("cores", "threads", "fold_processes", "groups", "fold_threads"), [
+    (2, 0, 0, [[0, 1], [2, 3], [4]], [1, 1, 1, 1, 2]),  # the default on this project's 2-core machines
+    (16, 0, 0, [[0, 1, 2, 3, 4]], [3, 3, 3, 3, 3]),
+    (1, 0, 0, [[0], [1], [2], [3], [4]], [0, 0, 0, 0, 0]),  # one process: the config as it is
+    (2, 0, 1, [[0], [1], [2], [3], [4]], [0, 0, 0, 0, 0]),
+    (8, 2, 0, [[0, 1, 2, 3], [4]], [2, 2, 2, 2, 2]),  # nn.threads fixes every fold's threads
+])
+def test_the_fold_plan(monkeypatch: pytest.MonkeyPatch, tiny_params: dict[str, Any], cores: int, threads: int,
+                       fold_processes: int, groups: list[list[int]], fold_threads: list[int]) -> None:
+    monkeypatch.setattr(family, "available_cores", lambda: cores)
+    monkeypatch.setattr(family.torch.cuda, "is_available", lambda: False)
+    spec = get_spec("wave")
+    cfg = spec.config(_params(tiny_params, threads=threads, fold_processes=fold_processes)["nn"], tiny_params["wave"])
+    plan = spec.fold_groups(cfg, [0, 1, 2, 3, 4])
+    assert [[k for k, _ in g] for g in plan] == groups
+    assert [c.shared.threads for g in plan for _, c in g] == fold_threads
+    assert all(c.own == cfg.own for g in plan for _, c in g)
+
+
+def test_folds_at_once_need_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(family.torch.cuda, "is_available", lambda: True)
+    assert family.processes_at_once(LoopConfig(), 5) == 1  # auto: the GPU trains one fold at a time
+    with pytest.raises(ConfigError, match="fold_processes=2 trains folds in CPU processes"):
+        family.processes_at_once(LoopConfig(fold_processes=2), 5)
+    with pytest.raises(ConfigError, match="nn.fold_processes must be >= 0"):
+        LoopConfig(fold_processes=-1)
+    with pytest.raises(ConfigError, match="use 0 or 1 on a GPU"):
+        LoopConfig(fold_processes=2, device="cuda")
+
+
+def test_folds_in_processes_give_the_bytes_of_folds_in_this_process(tiny_params: dict[str, Any], tmp_path: Path) -> None:
+    """At one torch thread per fold, three folds trained at once (one process each) write the same fold
+    models, fit.json and predictions as the same folds trained one by one in this process; a run whose
+    cache holds one fold resumes it and trains the two others at once."""
+    data = toy_inputs("waves", tmp_path / "features")
+    one = fit("wave", _params(tiny_params, fold_processes=1), data, tmp_path / "one")
+    apart = fit("wave", _params(tiny_params, fold_processes=3), data, tmp_path / "apart")
+    assert json.loads((tmp_path / "apart/dvclive/wave/run.json").read_text())["fold_groups"] == [[0, 1, 2]]
+    assert (one.oof == apart.oof).all() and (one.test == apart.test).all()
+    first, second = _outputs(tmp_path / "one", "wave"), _outputs(tmp_path / "apart", "wave")
+    assert first.keys() == second.keys() and all(first[f] == second[f] for f in first if f != "config.json")
+    assert one.curves.equals(apart.curves)
+
+    keys = json.loads((tmp_path / "apart/models/wave/config.json").read_text())["fold_keys"]
+    for k in ("0", "2"):
+        for p in (tmp_path / "apart/cache/folds/wave").glob(f"{keys[k]}*"):
+            p.unlink()
+    resumed = fit("wave", _params(tiny_params, fold_processes=3), data, tmp_path / "apart")
+    run = json.loads((tmp_path / "apart/dvclive/wave/run.json").read_text())
+    assert resumed.resumed == [1] and [run["folds"][k]["resumed"] for k in ("0", "1", "2")] == [False, True, False]
+    assert (resumed.oof == apart.oof).all() and _outputs(tmp_path / "apart", "wave") == second
