@@ -56,7 +56,10 @@ def subsampled(spec: ModelSpec, n_train: int, seed: int) -> ModelSpec:
 def point(name: str, params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, features_root: Path,
           n_train: int) -> dict[str, Any]:
     spec = get_spec(name)
-    cfg = spec.config(params[spec.family], params[name])
+    family = params[spec.family]
+    if spec.family == "nn":  # the subsampling wraps the spec, which worker processes cannot rebuild: one fold at a
+        family = {**family, "fold_processes": 1}  # time, on every core (hms.train.processes.can_run)
+    cfg = spec.config(family, params[name])
     y, votes = train[list(TARGET_COLS)].to_numpy(), train["n_votes"].to_numpy()
     with tempfile.TemporaryDirectory(prefix=f"learning_curve_{name}_") as tmp:
         start = time.perf_counter()

@@ -24,7 +24,7 @@ def _outputs(root: Path, name: str) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(("cores", "threads", "fold_processes", "groups", "fold_threads"), [
-    (2, 0, 0, [[0, 1], [2, 3], [4]], [1, 1, 1, 1, 2]),  # the default on this project's 2-core machines
+    (2, 0, 0, [[0, 1], [2, 3], [4]], [1, 1, 1, 1, 1]),  # the default on this project's 2-core machines
     (16, 0, 0, [[0, 1, 2, 3, 4]], [3, 3, 3, 3, 3]),
     (1, 0, 0, [[0], [1], [2], [3], [4]], [0, 0, 0, 0, 0]),  # one process: the config as it is
     (2, 0, 1, [[0], [1], [2], [3], [4]], [0, 0, 0, 0, 0]),

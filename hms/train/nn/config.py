@@ -64,8 +64,8 @@ class LoopConfig:
     # > 1: DDP over this many processes (one per GPU; gloo processes on CPU), torchrun per fold
     # (hms/train/nn/distributed.py); batch_size stays the global batch, so it must be a multiple of it
     ddp_processes: int = 1
-    # Folds trained at once on CPU, each in its own process with cores / (folds of its group) torch threads:
-    # two 1-thread processes train 1.1-1.4x the samples per second of one 2-thread process (docs/neural.md).
+    # Folds trained at once on CPU, each in its own process with `threads` (0: cores / fold_processes) torch
+    # threads: small nets use two cores better as two 1-thread processes than as one 2-thread one (docs/neural.md).
     # 0 = auto: cores / threads on CPU (at most the folds), 1 with a GPU or DDP. A fold's thread count is
     # part of its plan, so the same params on the same machine give the same bytes.
     fold_processes: int = 0

@@ -108,12 +108,12 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         n = processes_at_once(loop, len(folds))
         if n == 1:
             return [[(k, cfg)] for k in folds]
-        groups = [folds[i:i + n] for i in range(0, len(folds), n)]
-        # a group smaller than n (the last one) shares the cores among fewer processes
-        plan = [[(k, loop.threads or max(1, available_cores() // len(g))) for k in g] for g in groups]
-        threads = ", ".join(f"fold {k}: {t}" for g in plan for k, t in g)
-        _log_once(f"{name}: {n} folds at a time, each in its own process (torch threads per fold: {threads})")
-        return [[(k, ModelConfig(dataclasses.replace(cfg.shared, threads=t), cfg.own)) for k, t in g] for g in plan]
+        # Every fold gets the same threads, a last smaller group too: on the 2-core host of stop 31, fold 4 alone
+        # trained faster on one thread than on two for efficientnet and sparcnet (docs/neural.md)
+        threads = loop.threads or max(1, available_cores() // n)
+        _log_once(f"{name}: {n} folds at a time, each in its own process with {threads} torch thread(s)")
+        fold_cfg = ModelConfig(dataclasses.replace(cfg.shared, threads=threads), cfg.own)
+        return [[(k, fold_cfg) for k in folds[i:i + n]] for i in range(0, len(folds), n)]
 
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
