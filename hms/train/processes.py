@@ -66,6 +66,7 @@ def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], features_dir: Path,
         except BaseException:
             for _, p in procs:
                 p.kill()
+                p.wait()
             raise
     failed = [f"fold {j.inputs.fold} (exit code {c})" for (j, _), c in zip(procs, codes)
               if c != 0 or cache.get(j.key, spec.suffix) is None]
