@@ -104,8 +104,9 @@ def _settle_dart(env: lgb.callback.CallbackEnv) -> None:
     reads a flag it never initialises, `is_update_score_cur_iter_`, the first time the training scores are
     asked for, which `lgb.train` with a custom objective does before round 1: when the garbage reads as
     unset, one random draw is taken, and every later drop moves (without this, one fold differed from a
-    reference fit in 8 of 12 repeated fits on 2 threads and 10 of 12 on 1; tests/test_gbdt.py). Asking once here sets the flag; the objective's parameter reset that opens round 1
-    then restarts the drop generator from `drop_seed`, so every fit starts from the same state."""
+    reference fit in 8 of 12 repeated fits on 2 threads and 10 of 12 on 1; tests/test_gbdt.py). Asking once
+    here sets the flag; the objective's parameter reset that opens round 1 then restarts the drop generator
+    from `drop_seed`, so every fit starts from the same state."""
     if env.iteration == env.begin_iteration:
         env.model.eval_train(lambda preds, data: ("settle", 0.0, False))
 

@@ -198,8 +198,7 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             trained_apart = len(todo) > 1 and can_run(spec)  # else one by one here, each with its own config
             if trained_apart:
                 start = time.perf_counter()
-                train_in_processes(spec, [FoldJob(fold_cfg[k], fold_inputs(k), keys[str(k)]) for k in todo],
-                                   Path(features_dir), cache)
+                train_in_processes(spec, [FoldJob(fold_cfg[k], fold_inputs(k), keys[str(k)]) for k in todo], cache)
                 fit_seconds += time.perf_counter() - start
             for k, k_cfg in group:
                 key = keys[str(k)]

@@ -5,7 +5,8 @@ For every fold of a group the driver writes a job dir (the model's name, the fol
 rows, targets and seed, where its inputs are) and starts `python -m hms.train.processes JOB_DIR`. The
 worker runs the model's own fit_fold and puts the fold into the fold cache exactly as the driver does
 in-process, so the driver then reads each fold of the group as a finished one. Only files cross between
-the processes: the fold model in its native format, JSON and .npy arrays."""
+the processes: the fold model in its native format, JSON and .npy arrays. The job dir (write_fold_job,
+read_fold_job) is also how the DDP launcher hands a fold to its ranks (hms.train.nn.distributed)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from hms.features.store import open_array
 from hms.models.spec import FoldInputs, ModelConfig, ModelSpec
 from hms.train.cache import FoldCache
 
@@ -50,7 +50,7 @@ def can_run(spec: ModelSpec) -> bool:
         return False
 
 
-def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], features_dir: Path, cache: FoldCache) -> None:
+def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], cache: FoldCache) -> None:
     """Train `jobs` at once, one process each; every finished fold is in `cache` when this returns.
     A failed worker is an error naming its fold (the others still finish and are cached)."""
     with tempfile.TemporaryDirectory(prefix=f"hms-folds-{spec.name}-") as tmp:
@@ -58,7 +58,8 @@ def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], features_dir: Path,
         try:
             for job in jobs:
                 job_dir = Path(tmp) / f"fold{job.inputs.fold}"
-                _write_job(job_dir, spec, job, Path(features_dir), cache)
+                write_fold_job(job_dir, spec.name, spec.blocks(job.cfg), job.inputs,
+                               key=job.key, cache=str(cache.dir.resolve()))
                 env = {**os.environ, "TQDM_DISABLE": "1"}  # one progress bar: the driver's
                 procs.append((job, subprocess.Popen([sys.executable, "-m", "hms.train.processes", str(job_dir)], env=env)))
             log.info("%s folds %s: training at once, one process each", spec.name, ", ".join(str(j.inputs.fold) for j, _ in procs))
@@ -75,29 +76,38 @@ def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], features_dir: Path,
                            "Finished folds are cached: rerun to resume")
 
 
-def _write_job(job_dir: Path, spec: ModelSpec, job: FoldJob, features_dir: Path, cache: FoldCache) -> None:
-    job_dir.mkdir(parents=True)
-    inputs = job.inputs
-    for name in ARRAYS:
-        np.save(job_dir / f"{name}.npy", np.asarray(getattr(inputs, name)), allow_pickle=False)
-    x_file = None
-    if spec.features == "tabular":  # an in-memory matrix; the array kinds are reopened from features_dir
-        x_file = str(job_dir / "x.npy")
-        np.save(x_file, np.ascontiguousarray(inputs.x), allow_pickle=False)
-    (job_dir / JOB).write_text(json.dumps({
-        "name": spec.name, "blocks": spec.blocks(job.cfg), "fold": int(inputs.fold), "seed": int(inputs.seed),
-        "key": job.key, "cache": str(cache.dir.resolve()), "features_dir": str(features_dir.resolve()), "x": x_file}))
+def write_fold_job(job_dir: Path, name: str, blocks: dict[str, Any], inputs: FoldInputs, **extra: Any) -> None:
+    """One fold of model `name` as files another process can train: its config blocks, rows, targets and
+    seed, and its inputs as the memory-mapped features file itself (nothing copied) or, when they are not
+    one, saved beside. `extra`: more JSON fields for the worker. Read back with read_fold_job."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for key in ARRAYS:
+        np.save(job_dir / f"{key}.npy", np.asarray(getattr(inputs, key)), allow_pickle=False)
+    x = inputs.x
+    if isinstance(x, np.memmap) and x.filename:
+        x_path = str(Path(x.filename).resolve())
+    else:
+        x_path = str(job_dir / "x.npy")
+        np.save(x_path, np.ascontiguousarray(x), allow_pickle=False)
+    (job_dir / JOB).write_text(json.dumps({"name": name, "blocks": blocks, "fold": int(inputs.fold),
+                                           "seed": int(inputs.seed), "x": x_path, **extra}))
 
 
-def _worker(job_dir: Path) -> None:
+def read_fold_job(job_dir: Path) -> tuple[ModelSpec, ModelConfig, FoldInputs, dict[str, Any]]:
+    """(the registered spec, the fold's config, its inputs, the job's JSON) of a write_fold_job dir."""
     from hms.models.registry import get_spec
 
     job: dict[str, Any] = json.loads((job_dir / JOB).read_text())
     spec = get_spec(job["name"])
     cfg = spec.config(job["blocks"][spec.family], job["blocks"][spec.name])
-    x = np.load(job["x"], mmap_mode="r") if job["x"] else open_array(job["features_dir"], "train")[0]
-    arrays = {name: np.load(job_dir / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
-    inputs = FoldInputs(job["fold"], x, arrays["y"], arrays["n_votes"], arrays["train_rows"], arrays["valid_rows"], job["seed"])
+    arrays = {key: np.load(job_dir / f"{key}.npy", allow_pickle=False) for key in ARRAYS}
+    inputs = FoldInputs(job["fold"], np.load(job["x"], mmap_mode="r"), arrays["y"], arrays["n_votes"],
+                        arrays["train_rows"], arrays["valid_rows"], job["seed"])
+    return spec, cfg, inputs, job
+
+
+def _worker(job_dir: Path) -> None:
+    spec, cfg, inputs, job = read_fold_job(job_dir)
     curves: list[list[Any]] = []  # the driver's record format: [step, metric, value]
 
     def log_step(step: int, values: Any) -> None:
@@ -106,8 +116,7 @@ def _worker(job_dir: Path) -> None:
     start = time.perf_counter()
     fit = spec.fit_fold(cfg, inputs, log_step)
     record = {"fold": inputs.fold, "info": fit.info, "seconds": round(time.perf_counter() - start, 2), "curves": curves}
-    cache_dir = Path(job["cache"])
-    FoldCache(spec.name, cache_dir.parent.parent).put(job["key"], spec.suffix, spec.save, fit.model, record)
+    FoldCache(spec.name, Path(job["cache"]).parent.parent).put(job["key"], spec.suffix, spec.save, fit.model, record)
 
 
 if __name__ == "__main__":

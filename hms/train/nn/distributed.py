@@ -45,10 +45,11 @@ import torch.nn.functional as F
 
 from hms.errors import ConfigError
 from hms.models.spec import CurveLogger, FoldFit, FoldInputs, ModelConfig
+from hms.train.processes import read_fold_job, write_fold_job
 
 log = logging.getLogger(__name__)
 
-STATE, INFO, CURVES, JOB = "state.pt", "info.json", "curves.json", "job.json"
+STATE, INFO, CURVES = "state.pt", "info.json", "curves.json"
 
 
 # ---- inside a rank: the loop's hooks (each is the identity in a single process) ----
@@ -187,17 +188,7 @@ def fit_fold(name: str, cfg: ModelConfig, inputs: FoldInputs, log_step: CurveLog
                           "set nn.ddp_processes to the number of GPUs (or fewer)")
     with tempfile.TemporaryDirectory(prefix=f"hms-ddp-{name}-") as tmp:
         job = Path(tmp)
-        x = inputs.x
-        if isinstance(x, np.memmap) and x.filename:  # the features file itself: nothing is copied
-            x_path = str(Path(x.filename).resolve())
-        else:
-            x_path = str(job / "x.npy")
-            np.save(x_path, np.ascontiguousarray(x), allow_pickle=False)
-        for key in ("y", "n_votes", "train_rows", "valid_rows"):
-            np.save(job / f"{key}.npy", np.asarray(getattr(inputs, key)), allow_pickle=False)
-        spec_blocks = {"nn": dataclasses.asdict(cfg.shared), name: dataclasses.asdict(cfg.own)}
-        (job / JOB).write_text(json.dumps({"name": name, "blocks": spec_blocks, "fold": int(inputs.fold),
-                                           "seed": int(inputs.seed), "x": x_path}))
+        write_fold_job(job, name, {"nn": dataclasses.asdict(cfg.shared), name: dataclasses.asdict(cfg.own)}, inputs)
         env = dict(os.environ)
         if not cuda:
             # CPU ranks share the cores (torchrun would give each one thread)
@@ -217,13 +208,10 @@ def fit_fold(name: str, cfg: ModelConfig, inputs: FoldInputs, log_step: CurveLog
 
 def _worker(job_dir: Path) -> None:
     """One rank: rebuild the fold's inputs and config from the job dir and run the model's fit_fold."""
-    from hms.models.registry import get_spec
     from hms.train.nn.config import effective_loop
 
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    job = json.loads((job_dir / JOB).read_text())
-    spec = get_spec(job["name"])
-    cfg = spec.config(job["blocks"][spec.family], job["blocks"][spec.name])
+    spec, cfg, inputs, _ = read_fold_job(job_dir)
     loop = effective_loop(cfg.shared, cfg.own)
     cuda = torch.cuda.is_available() and loop.device != "cpu"
     if cuda:
@@ -232,9 +220,6 @@ def _worker(job_dir: Path) -> None:
     try:
         if dist.get_world_size() != loop.ddp_processes:
             raise RuntimeError(f"torchrun started {dist.get_world_size()} processes, nn.ddp_processes is {loop.ddp_processes}")
-        arrays = {k: np.load(job_dir / f"{k}.npy", allow_pickle=False) for k in ("y", "n_votes", "train_rows", "valid_rows")}
-        inputs = FoldInputs(job["fold"], np.load(job["x"], mmap_mode="r"), arrays["y"], arrays["n_votes"],
-                            arrays["train_rows"], arrays["valid_rows"], job["seed"])
         curves: list[list[Any]] = []
         fit = spec.fit_fold(cfg, inputs, lambda step, values: curves.append([int(step), {k: float(v) for k, v in values.items()}]))
         if rank == 0:

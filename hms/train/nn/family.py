@@ -23,7 +23,6 @@ from hms.train.nn.device import Runtime, available_cores, make_runtime, place
 from hms.train.nn.loop import predict_rows, train_fold
 
 log = logging.getLogger(__name__)
-_SAID: set[str] = set()
 
 Build = Callable[[Any, tuple[int, ...]], nn.Module]  # (net config, input shape without batch) -> module
 MakeAugment = Callable[[Any, tuple[int, ...]], Augment | None]  # (net config, input shape) -> augmentation
@@ -46,12 +45,6 @@ def processes_at_once(loop: LoopConfig, n_folds: int) -> int:
     if loop.fold_processes == 0:
         return 1 if gpu or loop.ddp_processes > 1 else max(1, min(n_folds, available_cores() // max(loop.threads, 1)))
     return min(loop.fold_processes, max(n_folds, 1))
-
-
-def _log_once(message: str) -> None:
-    if message not in _SAID:
-        _SAID.add(message)
-        log.info(message)
 
 
 Suggest = Callable[[Any, str], Any]  # (optuna trial, dotted params key) -> the suggested value
@@ -111,7 +104,7 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         # Every fold gets the same threads, a last smaller group too: on the 2-core host of stop 31, fold 4 alone
         # trained faster on one thread than on two for efficientnet and sparcnet (docs/neural.md)
         threads = loop.threads or max(1, available_cores() // n)
-        _log_once(f"{name}: {n} folds at a time, each in its own process with {threads} torch thread(s)")
+        log.info("%s: %d folds at a time, each in its own process with %d torch thread(s)", name, n, threads)
         fold_cfg = ModelConfig(dataclasses.replace(cfg.shared, threads=threads), cfg.own)
         return [[(k, fold_cfg) for k in folds[i:i + n]] for i in range(0, len(folds), n)]
 
@@ -150,5 +143,6 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return place(model, _runtime(cfg)).eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
-                     fit_fold=fit_fold, fold_groups=fold_groups, predict=predict, predict_mean=predict_mean, save=save, load=load, suffix=".pt",
+                     fit_fold=fit_fold, fold_groups=fold_groups, predict=predict, predict_mean=predict_mean, save=save,
+                     load=load, suffix=".pt",
                      build=lambda cfg, shape: build(cfg.own, tuple(shape)))
