@@ -7,5 +7,8 @@ import os
 # passively costs little on an idle machine and changes no result. Set before any library starts
 # its OpenMP runtime; an explicit OMP_WAIT_POLICY in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# albumentations asks PyPI for a newer version each time it is imported (a GPU machine with no
+# network printed the failed lookup): hms never opens a connection it was not asked to open.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -233,6 +234,22 @@ def test_ema_and_kept_optimizer(mosaic_data, tiny_params, tmp_path: Path) -> Non
     check_probabilities(ema.oof, "oof")
     assert not np.allclose(plain.oof, ema.oof)
     np.testing.assert_array_equal(ema.oof, again.oof)
+
+
+def test_loader_workers_kept_across_epochs_train_what_the_main_process_trains(mosaic_data, tiny_params,
+                                                                              tmp_path: Path) -> None:
+    """Two DataLoader workers that live for a whole stage (as on a GPU) draw each epoch's augmentations
+    from the seed that travels with the indices: the fit is the in-process one, byte for byte."""
+    params = toy_params(tiny_params)
+    params["nn"] |= {"epochs": 2, "stage2_epochs": 2}
+    params["efficientnet"] |= {"flip_prob": 0.5, "mask_prob": 1.0, "loop": {"epochs": 2, "stage2_epochs": 2}}
+    inline = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "inline")
+    params["nn"] |= {"num_workers": 2}
+    workers = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "workers")
+    np.testing.assert_array_equal(inline.oof, workers.oof)
+    pd.testing.assert_frame_equal(inline.curves, workers.curves)
+    params["seed"] += 1  # the check can fail: another seed trains another model
+    assert not np.array_equal(modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "seed").oof, inline.oof)
 
 
 def test_checkpoints_are_plain_state_dicts_and_others_are_refused(mosaic_data, tiny_params, tmp_path: Path) -> None:

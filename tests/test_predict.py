@@ -178,3 +178,29 @@ def test_predict_is_sealed_against_a_hostile_models_dir(pipeline: Path, tiny_dat
         predict_dir(tiny_data, hostile(link_outside), tmp_path / "b.csv", workers=1)
 
     assert not any((tmp_path / n).exists() for n in ("a.csv", "b.csv"))
+
+
+def test_importing_the_models_opens_no_connection() -> None:
+    """In a fresh interpreter, as `hms predict` starts: importing every model module (albumentations asks
+    PyPI for its newest version at import unless told not to) must not touch the network."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import socket
+tried = []
+def refuse(*args, **kwargs):
+    tried.append(args)
+    raise OSError("network refused by the test")
+socket.socket.connect = socket.socket.connect_ex = refuse
+socket.create_connection = socket.getaddrinfo = refuse
+from hms.models.registry import get_spec, model_names
+for name in model_names():
+    get_spec(name)
+assert "albumentations" in __import__("sys").modules
+print("TRIED", tried)
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert "TRIED []" in out.stdout, out.stdout + out.stderr

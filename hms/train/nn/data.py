@@ -3,7 +3,8 @@ from hms.features.store.open_array). Augmentations are the model's (its module b
 loop only calls them.
 
 Randomness is drawn per sample from (epoch seed, row), so a sample's augmentation does not
-depend on batch order or on the number of DataLoader workers.
+depend on batch order or on the number of DataLoader workers. The epoch seed travels with each index
+(EpochOrder), so workers kept alive across epochs need no message besides the indices.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from hms.train.nn.config import NetConfig
 
@@ -60,7 +61,6 @@ class FeatureDataset(Dataset):
         if len(self.targets) != n or len(self.weights) != n:
             raise ValueError("FeatureDataset: rows, targets and weights differ in length")
         self.augment = augment
-        self.epoch_seed = 0
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers started by spawn/forkserver pickle the dataset: send the memmap's
@@ -75,14 +75,32 @@ class FeatureDataset(Dataset):
             state["array"] = np.load(state["array"][1], mmap_mode="r")
         self.__dict__.update(state)
 
-    def set_epoch_seed(self, seed: int) -> None:
-        self.epoch_seed = seed
-
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`key`: a position, or (position, epoch seed) as EpochOrder sends it (a bare position: seed 0)."""
+        i, seed = key if isinstance(key, tuple) else (key, 0)
         x = normalize(self.array[self.rows[i]], self.cfg)
         if self.augment is not None:
-            x = self.augment(x, np.random.default_rng([self.epoch_seed, int(self.rows[i])]))
+            x = self.augment(x, np.random.default_rng([seed, int(self.rows[i])]))
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(self.targets[i]), torch.tensor(self.weights[i])
+
+
+class EpochOrder(Sampler):
+    """The sampler of a training stage's one DataLoader: before each epoch, `set` gives the epoch's order
+    of positions and its seed, and iterating yields (position, seed) keys. The loader's workers can then
+    stay alive for the whole stage (a GPU run forked them twice per epoch before) and still draw each
+    epoch's augmentations."""
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[int, int]] = []
+
+    def set(self, order: np.ndarray, seed: int) -> None:
+        self.keys = [(int(i), seed) for i in order]
+
+    def __iter__(self):  # noqa: ANN204 - an iterator of keys
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)

@@ -23,7 +23,7 @@ from hms.seed import derive_seed, seed_everything
 from hms.train.loss import kl_loss
 from hms.train.nn import distributed as ddp
 from hms.train.nn.config import LoopConfig, NetConfig
-from hms.train.nn.data import Augment, FeatureDataset, shift_time
+from hms.train.nn.data import Augment, EpochOrder, FeatureDataset, shift_time
 from hms.train.nn.device import Runtime, place
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,15 @@ def make_scheduler(opt: torch.optim.Optimizer, loop: LoopConfig, lr: float, tota
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, order: np.ndarray | None = None,
-           drop_last: bool = False) -> DataLoader:
-    # `order` (a permutation) is the sampler: batch order comes from our seeded numpy generator only.
-    return DataLoader(dataset, batch_size=batch_size, sampler=None if order is None else order.tolist(),
-                      shuffle=False, drop_last=drop_last, num_workers=rt.num_workers, pin_memory=rt.pin_memory,
-                      persistent_workers=False)
+def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, sampler: EpochOrder | None = None,
+           drop_last: bool = False, persistent: bool = False) -> DataLoader:
+    # The sampler gives the batch order (from our seeded numpy generator) and each epoch's seed; `persistent`
+    # keeps the workers for every pass of this loader: a loader built once per stage or fold, not per epoch.
+    # Each pass of a loader draws a worker seed from `generator`: its own, not torch's global one, which
+    # dropout draws from on the CPU, so the fit does not depend on how many passes start workers.
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
+                      num_workers=rt.num_workers, pin_memory=rt.pin_memory, generator=torch.Generator(),
+                      persistent_workers=persistent and rt.num_workers > 0)
 
 
 @torch.no_grad()
@@ -129,12 +132,19 @@ def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np
     nets = model if isinstance(model, list) else [model]
     if targets is not None and len(nets) != 1:
         raise ValueError("a validation loss needs exactly one model")
+    batches = loader(FeatureDataset(array, rows, cfg, targets=targets), batch_size, rt)
+    return predict_batches(nets, batches, cfg, flip_perm, rt, with_loss=targets is not None)
+
+
+@torch.no_grad()
+def predict_batches(nets: list[nn.Module], batches: DataLoader, cfg: NetConfig, flip_perm: list[int], rt: Runtime,
+                    with_loss: bool) -> tuple[np.ndarray, float | None]:
+    """predict_rows over a loader of (x, targets, weights) batches (training keeps one validation loader per fold)."""
     for net in nets:
         net.eval()
     shared = getattr(nets[0], "shared_input", None)
-    ds = FeatureDataset(array, rows, cfg, targets=targets)
-    out, loss_sum = [], 0.0
-    for x, y, _ in loader(ds, batch_size, rt):
+    out, loss_sum, n = [], 0.0, 0
+    for x, y, _ in batches:
         x = _to_device(x, rt)
         with rt.autocast():
             views = [x] + [shift_time(x, s) for s in cfg.tta_shifts]
@@ -150,11 +160,12 @@ def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np
                 for v in views[1:]:
                     probs = probs + torch.softmax(run(v).double(), dim=1)
                 total += probs / len(views)
-        if targets is not None:
+        if with_loss:
             loss_sum += float(kl_loss(logits, y.to(rt.device))) * len(x)
+        n += len(x)
         out.append((total / len(nets)).cpu().numpy())
     probs = np.concatenate(out) if out else np.zeros((0, N_CLASSES))
-    return probs, (loss_sum / max(len(rows), 1) if targets is not None else None)
+    return probs, (loss_sum / max(n, 1) if with_loss else None)
 
 
 def _to_device(x: torch.Tensor, rt: Runtime) -> torch.Tensor:
@@ -183,10 +194,14 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
     epoch = 0
     opt: torch.optim.Optimizer | None = None
     targets = smooth_few_votes(inputs.y, inputs.n_votes, loop)
+    valid = loader(FeatureDataset(inputs.x, inputs.valid_rows, cfg, targets=valid_targets), loop.eval_batch_size, rt,
+                   persistent=True)
     for stage in plan_stages(inputs, loop, lr):
         ds = FeatureDataset(inputs.x, stage.rows, cfg, targets[stage.rows], stage.weights, augment)
         drop_last = len(ds) > loop.batch_size  # no 1-sample tail batch: BatchNorm needs > 1 value
         steps_per_epoch = len(ds) // loop.batch_size if drop_last else 1
+        sampler = EpochOrder()
+        batches = loader(ds, ddp.local_batch(loop.batch_size), rt, sampler, drop_last, persistent=True)
         if opt is None or not loop.stage2_keep_opt:
             opt = make_optimizer(model, loop, stage.lr)
         else:
@@ -197,14 +212,14 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
         for _ in range(stage.epochs):
             epoch += 1
             ep_seed = derive_seed(seed, stage.name, epoch)
-            ds.set_epoch_seed(ep_seed)
             order = np.random.default_rng(ep_seed).permutation(len(ds))
-            order = ddp.shard(order, loop.batch_size, drop_last)  # this rank's part of each global batch
+            sampler.set(ddp.shard(order, loop.batch_size, drop_last), ep_seed)  # this rank's part of each global batch
             model.train()
-            loss_sum, weight_sum = 0.0, 0.0
-            bar = tqdm(loader(ds, ddp.local_batch(loop.batch_size), rt, order, drop_last), desc=f"{name} fold {fold} {stage.name} ep {epoch}",
-                       leave=False, mininterval=2.0)
-            for x, y, w in bar:
+            # summed on the device in float64 (the same numbers as Python floats): no host sync per step
+            loss_sum = torch.zeros((), dtype=torch.float64, device=rt.device)
+            weight_sum = torch.zeros((), dtype=torch.float64, device=rt.device)
+            bar = tqdm(batches, desc=f"{name} fold {fold} {stage.name} ep {epoch}", leave=False, mininterval=2.0)
+            for step, (x, y, w) in enumerate(bar, 1):
                 x, y, w = _to_device(x, rt), y.to(rt.device), w.to(rt.device)
                 if cfg.mixup_alpha > 0 and torch.rand(1, generator=mix_gen).item() < cfg.mixup_prob:
                     x, y, w = _mixup(x, y, w, cfg.mixup_alpha, mix_gen)
@@ -227,13 +242,14 @@ def train_fold(build: Callable[[], nn.Module], cfg: NetConfig, loop: LoopConfig,
                 sched.step()
                 if ema is not None:
                     ema.update(model)
-                loss_sum += float(loss.detach()) * float(w.sum())
-                weight_sum += float(w.sum())
-                bar.set_postfix(loss=f"{loss_sum / max(weight_sum, 1e-12):.4f}", refresh=False)
-            loss_sum, weight_sum = ddp.all_sum(loss_sum, weight_sum)  # DDP: over the global batch
+                w_sum = w.sum().double()
+                loss_sum += loss.detach().double() * w_sum
+                weight_sum += w_sum
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{float(loss_sum) / max(float(weight_sum), 1e-12):.4f}", refresh=False)
+            loss_sum, weight_sum = ddp.all_sum(float(loss_sum), float(weight_sum))  # DDP: over the global batch
             eval_model = ema.module if ema is not None else model
-            probs, valid_loss = predict_rows(eval_model, inputs.x, inputs.valid_rows, cfg, flip_perm, rt,
-                                             loop.eval_batch_size, valid_targets)
+            probs, valid_loss = predict_batches([eval_model], valid, cfg, flip_perm, rt, with_loss=True)
             scores = cv_scores(valid_targets, probs, valid_votes)
             row = {"epoch": epoch, "stage": stage.name, "lr": stage.lr, "train_loss": loss_sum / max(weight_sum, 1e-12),
                    "valid_loss": valid_loss, "valid_kl_all": scores["kl_all"], "valid_kl_hq": scores["kl_hq"]}
@@ -268,8 +284,9 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for e, p in zip(self.module.parameters(), model.parameters()):
-            e.mul_(d).add_(p.detach(), alpha=1 - d)
+        shadow, live = list(self.module.parameters()), [p.detach() for p in model.parameters()]
+        torch._foreach_mul_(shadow, d)  # one kernel over all weights on a GPU, the per-tensor ops on a CPU
+        torch._foreach_add_(shadow, live, alpha=1 - d)
         for e, b in zip(self.module.buffers(), model.buffers()):
             e.copy_(b)
 
