@@ -236,13 +236,10 @@ def test_ema_and_kept_optimizer(mosaic_data, tiny_params, tmp_path: Path) -> Non
     np.testing.assert_array_equal(ema.oof, again.oof)
 
 
-def test_loader_workers_kept_across_epochs_train_what_the_main_process_trains(mosaic_data, tiny_params,
-                                                                              tmp_path: Path) -> None:
-    """Two DataLoader workers that live for a whole stage (as on a GPU) draw each epoch's augmentations
-    from the seed that travels with the indices: the fit is the in-process one, byte for byte."""
+def test_loader_workers_train_what_the_main_process_trains(mosaic_data, tiny_params, tmp_path: Path) -> None:
+    """Two DataLoader workers on the CPU: the fit is the in-process one, byte for byte."""
     params = toy_params(tiny_params)
-    params["nn"] |= {"epochs": 2, "stage2_epochs": 2}
-    params["efficientnet"] |= {"flip_prob": 0.5, "mask_prob": 1.0, "loop": {"epochs": 2, "stage2_epochs": 2}}
+    params["efficientnet"] |= {"flip_prob": 0.5, "mask_prob": 1.0}
     inline = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "inline")
     params["nn"] |= {"num_workers": 2}
     workers = modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "workers")
@@ -250,6 +247,38 @@ def test_loader_workers_kept_across_epochs_train_what_the_main_process_trains(mo
     pd.testing.assert_frame_equal(inline.curves, workers.curves)
     params["seed"] += 1  # the check can fail: another seed trains another model
     assert not np.array_equal(modelkit.fit("efficientnet", params, mosaic_data, tmp_path / "seed").oof, inline.oof)
+
+
+def test_workers_kept_across_epochs_draw_each_epochs_augmentations(mosaic_data) -> None:
+    """A GPU run's training loader keeps its workers for the whole stage; each epoch's seed travels with
+    the indices (EpochOrder), so two epochs through the same 2 workers give the in-process batches of
+    each epoch, and the second epoch's differ from the first's."""
+    from hms.train.nn.data import EpochOrder
+    from hms.train.nn.device import Runtime
+    from hms.train.nn.loop import loader
+
+    train, _, root = mosaic_data
+    array, _ = store.open_array(root, "train", train["sample_id"].to_numpy())
+    cfg = get_spec("efficientnet").config({}, {"flip_prob": 0.5, "mask_prob": 1.0}).own
+    ds = FeatureDataset(array, np.arange(len(train)), cfg, augment=mosaic_augment(cfg, tuple(array.shape[1:])))
+    order = np.random.default_rng(0).permutation(len(ds))
+
+    def epochs(rt: Runtime) -> tuple[list[np.ndarray], Any]:
+        sampler = EpochOrder()
+        batches = loader(ds, 8, rt, sampler, drop_last=True, persistent=True)
+        out = []
+        for seed in (11, 12):
+            sampler.set(order, seed)
+            out.append(np.concatenate([x.numpy() for x, _, _ in batches]))
+        return out, batches
+
+    gpu_like = Runtime(torch.device("cuda"), None, False, 2, False)  # what make_runtime gives on CUDA, minus pinning
+    kept, batches = epochs(gpu_like)
+    assert batches.persistent_workers and batches._iterator is not None  # the same workers served both epochs
+    inline, _ = epochs(dataclasses.replace(gpu_like, device=torch.device("cpu"), num_workers=0))
+    for a, b in zip(kept, inline):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(kept[0], kept[1])
 
 
 def test_checkpoints_are_plain_state_dicts_and_others_are_refused(mosaic_data, tiny_params, tmp_path: Path) -> None:
@@ -404,3 +433,24 @@ def test_label_smoothing_touches_only_few_vote_eegs() -> None:
     np.testing.assert_allclose(out[1], 0.7 * y[1] + 0.05)
     np.testing.assert_array_equal(out[2], y[2])
     np.testing.assert_allclose(out.sum(axis=1), 1.0)
+
+
+def test_full_epoch_benchmark_times_each_epoch_and_projects_the_real_run(tiny_prepared, tiny_features, tiny_params,
+                                                                         tmp_path: Path, monkeypatch) -> None:
+    """benchmarks/full_epoch.py (the GPU figures of docs/gpu.md) on the tiny data: three timed epochs,
+    `--repeat` rows, the 5-fold projection from its own fields, and on the CPU a CPU check of exactly 0."""
+    from benchmarks import full_epoch as bench
+
+    train, test = tiny_prepared
+    (tmp_path / "data" / "prepared").mkdir(parents=True)
+    train.to_parquet(tmp_path / "data" / "prepared" / "train.parquet")
+    test.to_parquet(tmp_path / "data" / "prepared" / "test.parquet")
+    (tmp_path / "features").symlink_to(tiny_features)
+    monkeypatch.chdir(tmp_path)
+    row = bench.time_model("wave", toy_params(tiny_params), fold=0, epochs=2, repeat=2, check_rows=4)
+    assert row["train_rows"] == 2 * int((train["fold"] != 0).sum()) and len(row["epoch_seconds"]) == 3
+    e1, e2 = row["real_schedule"]
+    runs = tiny_params["folds"] * ((e1 * row["stage1_epoch_s"] + e2 * row["stage2_epoch_s"]) * bench.REAL_EEGS / (2 * len(train))
+                + row["warm_up_s"]) / 60
+    assert row["real_5fold_min"] == pytest.approx(runs, abs=0.06)
+    assert row["device"] == "cpu" and row["cpu_vs_device_max_abs"] == 0.0

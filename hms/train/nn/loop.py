@@ -108,13 +108,13 @@ def make_scheduler(opt: torch.optim.Optimizer, loop: LoopConfig, lr: float, tota
 
 def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, sampler: EpochOrder | None = None,
            drop_last: bool = False, persistent: bool = False) -> DataLoader:
-    # The sampler gives the batch order (from our seeded numpy generator) and each epoch's seed; `persistent`
-    # keeps the workers for every pass of this loader: a loader built once per stage or fold, not per epoch.
-    # Each pass of a loader draws a worker seed from `generator`: its own, not torch's global one, which
-    # dropout draws from on the CPU, so the fit does not depend on how many passes start workers.
+    # The sampler gives the batch order (from our seeded numpy generator) and each epoch's seed. `persistent`
+    # keeps a GPU run's workers for every pass of this loader (built once per stage or fold, not per epoch).
+    # Not on the CPU: each pass that starts its workers draws their seed from torch's global generator, which
+    # the CPU's dropout draws from too, so a loader whose workers persisted would change the fit.
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
-                      num_workers=rt.num_workers, pin_memory=rt.pin_memory, generator=torch.Generator(),
-                      persistent_workers=persistent and rt.num_workers > 0)
+                      num_workers=rt.num_workers, pin_memory=rt.pin_memory,
+                      persistent_workers=persistent and rt.num_workers > 0 and rt.device.type == "cuda")
 
 
 @torch.no_grad()
