@@ -139,10 +139,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for amp in (("off", "auto") if torch.cuda.is_available() else ("off",)):
             rows.append(speed(name, params, amp, args.steps, args.reps))
         print(json.dumps(rows[-1]), flush=True)
+    return finish(rows, {}, args.out)
+
+
+def finish(rows: list[dict[str, Any]], meta: dict[str, Any], out: Path | None) -> list[dict[str, Any]]:
+    """Print the machine (and `meta`) as the last line, and write the results as JSON to `out`."""
     meta = {"cores": available_cores(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "torch": torch.__version__}
-    if args.out:
-        write_json({"meta": meta, "results": rows}, args.out)
+            "torch": torch.__version__, **meta}
+    if out:
+        write_json({"meta": meta, "results": rows}, out)
     print(json.dumps(meta))
     return rows
 

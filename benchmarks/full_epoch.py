@@ -38,8 +38,8 @@ sys.path.insert(0, str(REPO))
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks.bench_nn import finish  # noqa: E402
 from hms.data.targets import TARGET_COLS  # noqa: E402
-from hms.io import write_json  # noqa: E402
 from hms.logs import setup_logging  # noqa: E402
 from hms.models.registry import get_spec  # noqa: E402
 from hms.models.spec import FoldInputs, ModelConfig  # noqa: E402
@@ -166,12 +166,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for name in args.models:
         rows.append(time_model(name, params, args.fold, args.epochs, args.repeat, args.check_rows))
         print(json.dumps(rows[-1]), flush=True)
-    meta = {"cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "torch": torch.__version__,
-            "real_eegs": REAL_EEGS, "folds": int(params["folds"])}
-    if args.out:
-        write_json({"meta": meta, "results": rows}, args.out)
-    print(json.dumps(meta))
-    return rows
+    return finish(rows, {"real_eegs": REAL_EEGS, "folds": int(params["folds"])}, args.out)
 
 
 if __name__ == "__main__":
