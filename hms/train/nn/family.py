@@ -111,14 +111,11 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
         rows = np.arange(len(x)) if rows is None else np.asarray(rows)
-        probs, _ = predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg), loop.eval_batch_size)
-        return probs
+        return predict_rows(model, x, rows, cfg.own, perm, _runtime(cfg), loop.eval_batch_size)
 
     def predict_mean(cfg: ModelConfig, models: list[nn.Module], x: np.ndarray) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
-        probs, _ = predict_rows(models, x, np.arange(len(x)), cfg.own, perm, _runtime(cfg),
-                                loop.eval_batch_size)
-        return probs
+        return predict_rows(models, x, np.arange(len(x)), cfg.own, perm, _runtime(cfg), loop.eval_batch_size)
 
     def save(state: dict[str, torch.Tensor], path: Path) -> None:
         # a file object, not the path: torch names the archive's root folder after a path's file name,

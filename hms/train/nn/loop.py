@@ -119,27 +119,25 @@ def loader(dataset: FeatureDataset, batch_size: int, rt: Runtime, sampler: Epoch
 
 @torch.no_grad()
 def predict_rows(model: nn.Module | list[nn.Module], array: np.ndarray, rows: np.ndarray, cfg: NetConfig,
-                 flip_perm: list[int], rt: Runtime, batch_size: int,
-                 targets: np.ndarray | None = None) -> tuple[np.ndarray, float | None]:
+                 flip_perm: list[int], rt: Runtime, batch_size: int) -> np.ndarray:
     """(len(rows), 6) float64 probabilities, the mean over the input's views (the input, its
-    `tta_shifts` and, with `tta_flip`, the flips of all of them), and the mean KL loss of the plain
-    input's logits when targets are given (one model only).
+    `tta_shifts` and, with `tta_flip`, the flips of all of them).
 
     A list of models (the folds of a trained model) gives the mean of their probabilities, summed
     in list order as one model at a time would be. Nets with `shared_input` (a parameter-free input
     transform, e.g. a spectrogram) and `forward_shared` compute that transform once per batch (and
     once for its flip) for all of them: the same operations, so the same numbers."""
     nets = model if isinstance(model, list) else [model]
-    if targets is not None and len(nets) != 1:
-        raise ValueError("a validation loss needs exactly one model")
-    batches = loader(FeatureDataset(array, rows, cfg, targets=targets), batch_size, rt)
-    return predict_batches(nets, batches, cfg, flip_perm, rt, with_loss=targets is not None)
+    return predict_batches(nets, loader(FeatureDataset(array, rows, cfg), batch_size, rt), cfg, flip_perm, rt)[0]
 
 
 @torch.no_grad()
 def predict_batches(nets: list[nn.Module], batches: DataLoader, cfg: NetConfig, flip_perm: list[int], rt: Runtime,
-                    with_loss: bool) -> tuple[np.ndarray, float | None]:
-    """predict_rows over a loader of (x, targets, weights) batches (training keeps one validation loader per fold)."""
+                    with_loss: bool = False) -> tuple[np.ndarray, float | None]:
+    """predict_rows over a loader of (x, targets, weights) batches (training keeps one validation loader per
+    fold), and with `with_loss` the mean KL loss of the plain input's logits against the targets (one model)."""
+    if with_loss and len(nets) != 1:
+        raise ValueError("a validation loss needs exactly one model")
     for net in nets:
         net.eval()
     shared = getattr(nets[0], "shared_input", None)
@@ -285,7 +283,7 @@ class EMA:
         self.updates += 1
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         shadow, live = list(self.module.parameters()), [p.detach() for p in model.parameters()]
-        torch._foreach_mul_(shadow, d)  # one kernel over all weights on a GPU, the per-tensor ops on a CPU
+        torch._foreach_mul_(shadow, d)  # a few fused kernels on a GPU; on a CPU, the per-tensor ops
         torch._foreach_add_(shadow, live, alpha=1 - d)
         for e, b in zip(self.module.buffers(), model.buffers()):
             e.copy_(b)
