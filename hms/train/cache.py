@@ -42,7 +42,8 @@ class FoldCache:
     """fold model file + fold JSON (its info and curves) per key, under root/folds/<model>/."""
 
     def __init__(self, model: str, root: Path | None = None) -> None:
-        self.dir = (root or cache_root()) / "folds" / model
+        self.root = root or cache_root()
+        self.dir = self.root / "folds" / model
 
     def _paths(self, key: str, suffix: str) -> tuple[Path, Path]:
         return self.dir / f"{key}{suffix}", self.dir / f"{key}.record.json"

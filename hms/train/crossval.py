@@ -194,16 +194,15 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             tqdm(total=len(folds), desc=f"{spec.name} folds", leave=False) as bar:
         curves = Curves(live)
         for group in groups:
-            todo = [k for k, _ in group if cache.get(keys[str(k)], spec.suffix) is None]
-            trained_apart = len(todo) > 1 and can_run(spec)  # else one by one here, each with its own config
-            if trained_apart:
+            hits = {k: cache.get(keys[str(k)], spec.suffix) for k, _ in group}
+            todo = [k for k, hit in hits.items() if hit is None]
+            if len(todo) > 1 and can_run(spec):  # else one by one here, each with its own config
                 start = time.perf_counter()
                 train_in_processes(spec, [FoldJob(fold_cfg[k], fold_inputs(k), keys[str(k)]) for k in todo], cache)
                 fit_seconds += time.perf_counter() - start
+                hits.update({k: cache.get(keys[str(k)], spec.suffix) for k in todo})
             for k, k_cfg in group:
-                key = keys[str(k)]
-                hit = cache.get(key, spec.suffix)
-                fresh = hit is None or (trained_apart and k in todo)
+                key, hit, fresh = keys[str(k)], hits[k], k in todo
                 if hit is None:
                     start = time.perf_counter()
                     fit = spec.fit_fold(k_cfg, fold_inputs(k), curves.logger(k))

@@ -59,7 +59,7 @@ def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], cache: FoldCache) -
             for job in jobs:
                 job_dir = Path(tmp) / f"fold{job.inputs.fold}"
                 write_fold_job(job_dir, spec.name, spec.blocks(job.cfg), job.inputs,
-                               key=job.key, cache=str(cache.dir.resolve()))
+                               key=job.key, cache=str(Path(cache.root).resolve()))
                 env = {**os.environ, "TQDM_DISABLE": "1"}  # one progress bar: the driver's
                 procs.append((job, subprocess.Popen([sys.executable, "-m", "hms.train.processes", str(job_dir)], env=env)))
             log.info("%s folds %s: training at once, one process each", spec.name, ", ".join(str(j.inputs.fold) for j, _ in procs))
@@ -116,7 +116,7 @@ def _worker(job_dir: Path) -> None:
     start = time.perf_counter()
     fit = spec.fit_fold(cfg, inputs, log_step)
     record = {"fold": inputs.fold, "info": fit.info, "seconds": round(time.perf_counter() - start, 2), "curves": curves}
-    FoldCache(spec.name, Path(job["cache"]).parent.parent).put(job["key"], spec.suffix, spec.save, fit.model, record)
+    FoldCache(spec.name, Path(job["cache"])).put(job["key"], spec.suffix, spec.save, fit.model, record)
 
 
 if __name__ == "__main__":
