@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,20 +132,14 @@ def time_model(name: str, params: dict[str, Any], fold: int, epochs: int, repeat
 
 
 def cpu_check(spec: Any, cfg: ModelConfig, state: dict[str, torch.Tensor], x: np.ndarray, rows: np.ndarray) -> float:
-    """Largest |p_device - p_cpu| over `rows`: the trained fold's probabilities on this machine's device
-    (with its AMP) against the same weights on the CPU in fp32."""
-    shape = tuple(x.shape[1:])
-    on_device = spec.predict(cfg, load_state(spec, cfg, state, shape), x, rows)
+    """Largest |p_device - p_cpu| over `rows`: the trained fold, saved and loaded as the prediction path does,
+    on this machine's device (with its AMP) against the same file on the CPU in fp32."""
     cpu_cfg = ModelConfig(dataclasses.replace(cfg.shared, device="cpu", amp="off"), cfg.own)
-    on_cpu = spec.predict(cpu_cfg, load_state(spec, cpu_cfg, state, shape), x, rows)
-    return float(np.abs(on_device - on_cpu).max())
-
-
-def load_state(spec: Any, cfg: ModelConfig, state: dict[str, torch.Tensor], shape: tuple[int, ...]) -> torch.nn.Module:
-    model = spec.build(cfg, shape)
-    model.load_state_dict(state)
-    rt = make_runtime(effective_loop(cfg.shared, cfg.own))
-    return model.to(rt.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"fold{spec.suffix}"
+        spec.save(state, path)
+        on_device, on_cpu = (spec.predict(c, spec.load(c, path, tuple(x.shape[1:])), x, rows) for c in (cfg, cpu_cfg))
+        return float(np.abs(on_device - on_cpu).max())
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
