@@ -129,6 +129,7 @@ def oof_cost(workdir: Path, models: Path) -> None:
     from hms.ensemble.apply import load_ensemble
     from hms.features.store import open_array
     from hms.metrics import cv_scores
+    from hms.models.trained import fits
 
     train = pd.read_parquet(workdir / "data" / "prepared" / "train.parquet")
     y = train[list(TARGET_COLS)].to_numpy()
@@ -143,9 +144,10 @@ def oof_cost(workdir: Path, models: Path) -> None:
             cfg = dataclasses.replace(tm.cfg, own=dataclasses.replace(tm.cfg.own, tta_flip=tta))
             oof = np.zeros((len(train), 6))
             t0 = time.process_time()
-            for k, model in zip(tm.config["folds"], tm.models):
+            plan = fits(tm.config["folds"], tm.spec.n_seeds(tm.cfg))
+            for (k, _), model in zip(plan, tm.models):  # a fold's seeds: the mean, as the driver's OOF
                 rows = np.flatnonzero(train["fold"].to_numpy() == k)
-                oof[rows] = tm.spec.predict(cfg, model, array, rows)
+                oof[rows] += tm.spec.predict(cfg, model, array, rows) / tm.spec.n_seeds(tm.cfg)
             sc = cv_scores(y, oof, train["n_votes"].to_numpy())
             res[label] = (sc["kl_all"], sc["kl_hq"], time.process_time() - t0)
         print("   " + name + ": " + "; ".join(f"{k} kl_all {a:.4f} kl_hq {b:.4f} ({t:.0f} cpu s)" for k, (a, b, t) in res.items()))

@@ -1,17 +1,23 @@
-"""Folds trained at once in processes (`nn.fold_processes`): the plan, and the same bytes as one by one."""
+"""Folds trained at once in processes (`nn.fold_processes`): the plan, and the same bytes as one by one;
+several seeds per fold (`nn.seeds`)."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from hms.errors import ConfigError
+from hms.features.store import open_array
+from hms.models.trained import load_trained
 from hms.models.registry import get_spec
 from hms.train.nn import family
 from hms.train.nn.config import LoopConfig
+from hms.train.processes import FAILED, Workers, serve
 from tests.modelkit import fit, toy_inputs
 
 
@@ -51,6 +57,8 @@ def test_folds_at_once_need_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
         LoopConfig(fold_processes=-1)
     with pytest.raises(ConfigError, match="use 0 or 1 on a GPU"):
         LoopConfig(fold_processes=2, device="cuda")
+    with pytest.raises(ConfigError, match="nn.seeds must be >= 1"):
+        LoopConfig(seeds=0)
 
 
 def test_folds_in_processes_give_the_bytes_of_folds_in_this_process(tiny_params: dict[str, Any], tmp_path: Path) -> None:
@@ -74,3 +82,57 @@ def test_folds_in_processes_give_the_bytes_of_folds_in_this_process(tiny_params:
     run = json.loads((tmp_path / "apart/dvclive/wave/run.json").read_text())
     assert resumed.resumed == [1] and [run["folds"][k]["resumed"] for k in ("0", "1", "2")] == [False, True, False]
     assert (resumed.oof == apart.oof).all() and _outputs(tmp_path / "apart", "wave") == second
+
+
+def test_seeds_average_more_nets_per_fold(tiny_params: dict[str, Any], tmp_path: Path) -> None:
+    """`nn.seeds: 2` trains a second net per fold from its own seed. fold<k>.pt is the one-seed run's net byte
+    for byte and fold<k>-seed1.pt another net; the OOF and test predictions are the mean of the two seeds'
+    probabilities, and the prediction path loads all six nets. The two seeds of a fold train at once (one
+    process each), and a run whose cache lost one seed trains only that one again."""
+    data = toy_inputs("waves", tmp_path / "features")
+    one = fit("wave", _params(tiny_params, fold_processes=1), data, tmp_path / "one")
+    two = fit("wave", _params(tiny_params, fold_processes=2, seeds=2), data, tmp_path / "two")
+    first, second = _outputs(tmp_path / "one", "wave"), _outputs(tmp_path / "two", "wave")
+    extra = [f"fold{k}-seed1.pt" for k in range(3)]
+    assert sorted(second) == sorted([*first, *extra])
+    assert all(second[f"fold{k}.pt"] == first[f"fold{k}.pt"] for k in range(3))
+    assert all(second[f"fold{k}-seed1.pt"] != second[f"fold{k}.pt"] for k in range(3))
+    run = json.loads((tmp_path / "two/dvclive/wave/run.json").read_text())
+    assert run["fold_groups"] == [[0, "0-seed1"], [1, "1-seed1"], [2, "2-seed1"]]
+    assert set(json.loads((tmp_path / "two/models/wave/fit.json").read_text())["folds"]) == {"0", "1", "2", *(
+        f"{k}-seed1" for k in range(3))}
+
+    train, _, features_dir = data
+    trained = load_trained(tmp_path / "two/models", "wave")
+    assert len(trained.models) == 6
+    x, _ = open_array(features_dir, "train", expected_ids=train["sample_id"].to_numpy())
+    for k in range(3):
+        rows = np.flatnonzero(train["fold"].to_numpy() == k)
+        seeds = [trained.spec.predict(trained.cfg, m, x, rows) for m in trained.models[2 * k:2 * k + 2]]
+        assert np.array_equal(seeds[0], one.oof[rows]) and not np.allclose(seeds[0], seeds[1])
+        np.testing.assert_allclose(two.oof[rows], (seeds[0] + seeds[1]) / 2, rtol=0, atol=1e-12)
+    x_test, _ = open_array(features_dir, "test", expected_ids=data[1]["sample_id"].to_numpy())
+    each = [trained.spec.predict(trained.cfg, m, x_test, None) for m in trained.models]
+    np.testing.assert_allclose(two.test, np.mean(each, axis=0), rtol=0, atol=1e-6)
+
+    keys = json.loads((tmp_path / "two/models/wave/config.json").read_text())["fold_keys"]
+    for p in (tmp_path / "two/cache/folds/wave").glob(f"{keys['1-seed1']}*"):
+        p.unlink()
+    again = fit("wave", _params(tiny_params, fold_processes=2, seeds=2), data, tmp_path / "two")
+    assert again.resumed == [0, "0-seed1", 1, 2, "2-seed1"]
+    assert np.array_equal(again.oof, two.oof) and _outputs(tmp_path / "two", "wave") == second
+
+
+def test_a_worker_reports_a_failed_job_and_serves_the_next(tmp_path: Path) -> None:
+    """A job that fails in a worker is answered `failed` (its traceback on stderr), and the same worker
+    process takes the next job; closing the workers ends them."""
+    (tmp_path / "bad").mkdir()  # no job.json
+    with Workers() as workers:
+        assert workers.run([tmp_path / "bad"]) == [FAILED]
+        pid = workers.procs[0].pid
+        assert workers.run([tmp_path / "missing"]) == [FAILED] and workers.procs[0].pid == pid
+    assert workers.procs == []
+
+    answers = io.StringIO()
+    serve(io.StringIO(f"{tmp_path / 'bad'}\n"), answers)
+    assert answers.getvalue() == f"{FAILED}\n"

@@ -74,11 +74,16 @@ class ModelSpec:
     # optional: (optuna trial, current cfg) -> {dotted params key: value} of this model's block and/or its
     # family block, e.g. {"lgbm.num_leaves": trial.suggest_int("lgbm.num_leaves", 7, 63, log=True)}; `hms tune`
     search_space: Callable[[Any, ModelConfig], dict[str, Any]] | None = None
-    # optional: (cfg, folds) -> groups of (fold, the config it trains with): the folds of a group train at
+    # optional: (cfg, fits) -> groups of (fit, the config it trains with): the fits of a group train at
     # once, each in its own process (hms.train.processes), e.g. neural nets on CPU with a thread count per
-    # fold. A fold's config is fixed by the plan, so its bytes do not depend on what else runs or on resuming.
-    # None: one fold at a time with `cfg`
+    # fit. A fit is a fold, or a (fold, seed) pair when `seeds` gives more than one; the driver numbers them.
+    # A fit's config is fixed by the plan, so its bytes do not depend on what else runs or on resuming.
+    # None: one fit at a time with `cfg`
     fold_groups: Callable[[ModelConfig, list[int]], list[list[tuple[int, ModelConfig]]]] | None = None
+    # optional: (cfg) -> models trained per fold, each from its own seed; the fold's predictions are the mean
+    # of their probabilities (the driver's fits are then (fold, seed) pairs, and fold_groups plans those).
+    # None: one
+    seeds: Callable[[ModelConfig], int] | None = None
 
     def __post_init__(self) -> None:
         if self.features not in FEATURE_KINDS:
@@ -88,6 +93,10 @@ class ModelSpec:
         """Typed config from the family block and the model block (unknown keys are an error)."""
         return ModelConfig(to_dataclass(self.shared_config, shared, self.family),
                            to_dataclass(self.own_config, own, self.name))
+
+    def n_seeds(self, cfg: ModelConfig) -> int:
+        """Models trained per fold (`seeds`; 1 without it)."""
+        return 1 if self.seeds is None else int(self.seeds(cfg))
 
     def blocks(self, cfg: ModelConfig) -> dict[str, dict[str, Any]]:
         """The params blocks of `cfg`, as params.yaml and config.json hold them."""

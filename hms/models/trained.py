@@ -2,9 +2,9 @@
 model's fold models. Used by the training driver for its test predictions and, through
 hms.ensemble.apply, by `hms predict` and `hms scan`, so all three predict alike.
 
-Sealed: only registered model names are loaded, only the fold files the driver names
-(fold<k><suffix>) inside the models directory (no symlink or `..` escapes), torch checkpoints with
-weights_only=True, and no model config may point at a hub."""
+Sealed: only registered model names are loaded, only the fold files the driver names (fold<k><suffix>,
+and fold<k>-seed<j><suffix> for a fold's further seeds) inside the models directory (no symlink or `..`
+escapes), torch checkpoints with weights_only=True, and no model config may point at a hub."""
 
 from __future__ import annotations
 
@@ -28,8 +28,14 @@ class ModelDirError(ConfigError):
     """A models directory that cannot be trusted or read: names the file and what to do."""
 
 
-def fold_file(fold: int, suffix: str) -> str:
-    return f"fold{int(fold)}{suffix}"
+def fold_file(fold: int, suffix: str, seed: int = 0) -> str:
+    """fold<k><suffix>; a fold's further seeds (the spec's `seeds`, e.g. `nn.seeds`): fold<k>-seed<j><suffix>."""
+    return f"fold{int(fold)}{suffix}" if seed == 0 else f"fold{int(fold)}-seed{int(seed)}{suffix}"
+
+
+def fits(folds: list[int], seeds: int) -> list[tuple[int, int]]:
+    """The (fold, seed) models of a model dir, in the driver's order: a fold's seeds one after the other."""
+    return [(int(k), j) for k in folds for j in range(seeds)]
 
 
 def inside(path: Path, root: Path) -> Path:
@@ -63,7 +69,7 @@ class TrainedModel:
     spec: ModelSpec
     cfg: ModelConfig
     config: dict[str, Any]
-    models: list[Any]  # one per fold
+    models: list[Any]  # one per fold, or per (fold, seed) with several seeds
 
     @property
     def kind(self) -> str:
@@ -75,7 +81,7 @@ class TrainedModel:
         return self.config["features"]
 
     def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """(n, 6) probabilities, the mean over the fold models. Tabular models take a table with the
+        """(n, 6) probabilities, the mean over the fold models (and their seeds). Tabular models take a table with the
         training feature columns (any order) or a matrix already in that column order."""
         x = self._matrix(x)
         if self.spec.predict_mean is not None:
@@ -110,8 +116,8 @@ def load_trained(models_dir: Path, name: str) -> TrainedModel:
     except (TypeError, ValueError) as exc:
         raise ModelDirError(f"{models_dir / name / CONFIG_FILE}: params do not fit model {name} ({exc}); retrain it") from None
     models = []
-    for k in config["folds"]:
-        path = inside(models_dir / name / fold_file(k, spec.suffix), models_dir)
+    for k, j in fits(config["folds"], spec.n_seeds(cfg)):
+        path = inside(models_dir / name / fold_file(k, spec.suffix, j), models_dir)
         if not path.is_file():
             raise ModelDirError(f"{path}: fold model missing; retrain (dvc repro train@{name})")
         try:

@@ -1,13 +1,15 @@
 """The one cross-validation driver. For any base model (its ModelSpec) it trains one model per
-fold of the prepared table's `fold` column, reusing finished folds from the fold cache, and
-returns out-of-fold predictions and fold-averaged test predictions. It also writes the model dir
+fold of the prepared table's `fold` column (or one per seed of each fold, the spec's `seeds`,
+whose probabilities are averaged), reusing finished fits from the fold cache, and returns
+out-of-fold predictions and fold-averaged test predictions. It also writes the model dir
 that prediction reads (hms.models.trained):
 
 models/<name>/
   config.json       the one schema: name, family, features kind and config, params blocks, seed,
                     folds, input shape, feature columns (tabular), hms and library versions, fold keys
-  fold<k><suffix>   native fold model (LightGBM text, CatBoost cbm, torch state dict)
-  fit.json          per fold: its info (best epoch / rounds, stage 2, the validation history)
+  fold<k><suffix>   native fold model (LightGBM text, CatBoost cbm, torch state dict); a fold's
+                    further seeds: fold<k>-seed<j><suffix>
+  fit.json          per fit: its info (best epoch / rounds, stage 2, the validation history)
 Everything in the model dir is a function of the inputs, so two runs with the same params write the
 same bytes, resumed or not. The run's record goes beside its curves: dvclive/<name>/ (`live_dir`)
 holds the per-step curves and run.json (per fold: seconds, and whether it came from the cache). The
@@ -36,10 +38,10 @@ from hms.io import write_json
 from hms.metrics import cv_scores
 from hms.models.registry import module_path
 from hms.models.spec import FoldInputs, ModelConfig, ModelSpec
-from hms.models.trained import CONFIG_FILE, FIT_FILE, fold_file, load_trained
+from hms.models.trained import CONFIG_FILE, FIT_FILE, fits, fold_file, load_trained
 from hms.seed import derive_seed
 from hms.train.cache import FoldCache, copy_into, digest, file_digest
-from hms.train.processes import FoldJob, can_run, train_in_processes
+from hms.train.processes import FoldJob, Workers, can_run, train_in_processes
 from hms.train.tracking import TrackingConfig, log_summary, open_live
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ class CVResult:
     test: np.ndarray  # (n_test, 6) mean over the fold models, in the prepared test table's order
     folds: dict[str, dict[str, Any]]  # per fold: info, seconds, resumed
     curves: pd.DataFrame  # fold, step, metric, value
-    resumed: list[int] = field(default_factory=list)
+    resumed: list[int | str] = field(default_factory=list)  # fold k, or "k-seed<j>" for a fold's further seeds
 
 
 @dataclass
@@ -122,13 +124,20 @@ def library_versions() -> dict[str, str]:
     return {m: getattr(sys.modules[m], "__version__", "?") for m in LIBRARIES if m in sys.modules}
 
 
+Tag = int | str  # a fit: its fold k, or "k-seed<j>" for seed j > 0 of fold k
+
+
+def fit_tag(fold: int, seed: int) -> Tag:
+    return fold if seed == 0 else f"{fold}-seed{seed}"
+
+
 class Curves:
-    """Collects (fold, step, metric, value) rows and mirrors them to dvclive."""
+    """Collects (fold, step, metric, value) rows and mirrors them to dvclive (`fold` is the fit's tag)."""
 
     def __init__(self, live: Any) -> None:
         self.live, self.rows = live, []
 
-    def logger(self, fold: int):
+    def logger(self, fold: Tag):
         def log_step(step: int, values: dict[str, float]) -> None:
             for metric, value in values.items():
                 self.rows.append((fold, int(step), metric, float(value)))
@@ -137,12 +146,12 @@ class Curves:
                     self.live.log_metric(f"fold{fold}/{metric}", float(value))
         return log_step
 
-    def replay(self, fold: int, rows: list[list[Any]]) -> None:
+    def replay(self, fold: Tag, rows: list[list[Any]]) -> None:
         log_step = self.logger(fold)
         for step, metric, value in rows:
             log_step(step, {metric: value})
 
-    def of_fold(self, fold: int) -> list[list[Any]]:
+    def of_fold(self, fold: Tag) -> list[list[Any]]:
         return [[s, m, v] for f, s, m, v in self.rows if f == fold]
 
     def frame(self) -> pd.DataFrame:
@@ -153,7 +162,7 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
                    features_dir: Path, model_dir: Path, live_dir: Path | None = None,
                    cache: FoldCache | None = None, tracking: TrackingConfig | None = None,
                    on_fold: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> CVResult:
-    """Train `spec` on every fold of train["fold"] (resuming cached folds); see the module docstring.
+    """Train `spec` on every fold of train["fold"] (resuming cached fits); see the module docstring.
     `tracking`: system monitoring and the W&B mirror of the dvclive run (not part of the config).
     `on_fold(k, valid_rows, probs)` is called once fold k's OOF predictions exist (`hms tune` prunes there)."""
     model_dir = Path(model_dir)
@@ -164,11 +173,12 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
     if (np.abs(y.sum(axis=1) - 1) > 1e-6).any() or (y < 0).any():
         raise ValueError("data/prepared/train.parquet: targets are not distributions; rerun `dvc repro prepare`")
     n_votes = train["n_votes"].to_numpy()
+    plan = fits(folds, spec.n_seeds(cfg))  # (fold, seed) pairs; seed 0 is the fold's one model without `seeds`
     config = {
         "name": spec.name, "family": spec.family, "kind": spec.features, "features": inputs.features,
         "params": spec.blocks(cfg), "seed": int(seed), "folds": folds,
         "input_shape": [int(v) for v in inputs.x.shape[1:]], "feature_columns": inputs.columns,
-        "fold_files": [fold_file(k, spec.suffix) for k in folds], "versions": library_versions(),
+        "fold_files": [fold_file(k, spec.suffix, j) for k, j in plan], "versions": library_versions(),
     }
     base_key = digest([config, inputs.digest, code_digest(spec)])
     cache = cache or FoldCache(spec.name)
@@ -178,51 +188,65 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
 
     oof = np.full((len(train), 6), np.nan)
     fold_report: dict[str, dict[str, Any]] = {}
-    resumed: list[int] = []
-    groups = spec.fold_groups(cfg, folds) if spec.fold_groups is not None else [[(k, cfg)] for k in folds]
-    fold_cfg = {k: k_cfg for group in groups for k, k_cfg in group}
-    # a fold's key holds its own config (e.g. its thread count), so a resumed fold is the one this run would train
-    keys = {str(k): digest([base_key, k, spec.blocks(fold_cfg[k])])[:32] for k in folds}
+    resumed: list[Tag] = []
+    ids = list(range(len(plan)))  # fit i trains plan[i]
+    groups = spec.fold_groups(cfg, ids) if spec.fold_groups is not None else [[(i, cfg)] for i in ids]
+    fit_cfg = {i: i_cfg for group in groups for i, i_cfg in group}
+    tags = [fit_tag(k, j) for k, j in plan]
+    # a fit's key holds its own config (e.g. its thread count), so a resumed fit is the one this run would train
+    keys = {str(tags[i]): digest([base_key, k, spec.blocks(fit_cfg[i]), *([j] if j else [])])[:32]
+            for i, (k, j) in enumerate(plan)}
     fold = train["fold"].to_numpy()
 
-    def fold_inputs(k: int) -> FoldInputs:
-        return FoldInputs(k, inputs.x, y, n_votes, np.flatnonzero(fold != k), np.flatnonzero(fold == k),
-                          derive_seed(seed, spec.name, k))
+    def fit_inputs(i: int) -> FoldInputs:
+        k, j = plan[i]
+        fit_seed = derive_seed(seed, spec.name, k) if j == 0 else derive_seed(seed, spec.name, k, j)
+        return FoldInputs(k, inputs.x, y, n_votes, np.flatnonzero(fold != k), np.flatnonzero(fold == k), fit_seed)
 
-    fit_seconds = 0.0  # wall time of this run's fits (folds trained at once count once)
+    fit_seconds = 0.0  # wall time of this run's fits (fits trained at once count once)
+    seed_probs: list[np.ndarray] = []  # the current fold's seeds' OOF probabilities
     with open_live(live_dir, tracking, spec.name, config) if live_dir else _null() as live, \
-            tqdm(total=len(folds), desc=f"{spec.name} folds", leave=False) as bar:
+            tqdm(total=len(plan), desc=f"{spec.name} {'folds' if len(plan) == len(folds) else 'fits'}", leave=False) as bar, \
+            Workers() as workers:
         curves = Curves(live)
         for group in groups:
-            hits = {k: cache.get(keys[str(k)], spec.suffix) for k, _ in group}
-            todo = [k for k, hit in hits.items() if hit is None]
+            hits = {i: cache.get(keys[str(tags[i])], spec.suffix) for i, _ in group}
+            todo = [i for i, hit in hits.items() if hit is None]
             if len(todo) > 1 and can_run(spec):  # else one by one here, each with its own config
                 start = time.perf_counter()
-                train_in_processes(spec, [FoldJob(fold_cfg[k], fold_inputs(k), keys[str(k)]) for k in todo], cache)
+                train_in_processes(spec, [FoldJob(fit_cfg[i], fit_inputs(i), keys[str(tags[i])], str(tags[i]))
+                                          for i in todo], cache, workers)
                 fit_seconds += time.perf_counter() - start
-                hits.update({k: cache.get(keys[str(k)], spec.suffix) for k in todo})
-            for k, k_cfg in group:
-                key, hit, fresh = keys[str(k)], hits[k], k in todo
+                hits.update({i: cache.get(keys[str(tags[i])], spec.suffix) for i in todo})
+            for i, i_cfg in group:
+                (k, j), tag = plan[i], tags[i]
+                key, hit, fresh = keys[str(tag)], hits[i], i in todo
                 if hit is None:
                     start = time.perf_counter()
-                    fit = spec.fit_fold(k_cfg, fold_inputs(k), curves.logger(k))
+                    fit = spec.fit_fold(i_cfg, fit_inputs(i), curves.logger(tag))
                     record = {"fold": k, "info": fit.info, "seconds": round(time.perf_counter() - start, 2),
-                              "curves": curves.of_fold(k)}
+                              "curves": curves.of_fold(tag)}
                     fit_seconds += record["seconds"]
                     cached_file = cache.put(key, spec.suffix, spec.save, fit.model, record)
                 else:
                     cached_file, record = hit
-                    curves.replay(k, record["curves"])
+                    curves.replay(tag, record["curves"])
                     if not fresh:
-                        resumed.append(k)
-                        log.info("%s fold %d: reused from the fold cache (%s)", spec.name, k, cached_file)
-                copy_into(cached_file, model_dir / fold_file(k, spec.suffix))
+                        resumed.append(tag)
+                        log.info("%s fold %s: reused from the fold cache (%s)", spec.name, tag, cached_file)
+                copy_into(cached_file, model_dir / fold_file(k, spec.suffix, j))
                 # OOF through the saved fold file: a resumed fold predicts exactly as a fresh one
-                model = spec.load(cfg, model_dir / fold_file(k, spec.suffix), tuple(config["input_shape"]))
+                model = spec.load(cfg, model_dir / fold_file(k, spec.suffix, j), tuple(config["input_shape"]))
                 valid_rows = np.flatnonzero(fold == k)
-                oof[valid_rows] = spec.predict(cfg, model, inputs.x, valid_rows)
-                fold_report[str(k)] = {"info": record["info"], "seconds": record["seconds"], "resumed": not fresh}
+                seed_probs.append(spec.predict(cfg, model, inputs.x, valid_rows))
+                fold_report[str(tag)] = {"info": record["info"], "seconds": record["seconds"], "resumed": not fresh}
                 bar.update()
+                if i + 1 < len(plan) and plan[i + 1][0] == k:
+                    continue  # the fold's next seed comes next (plan order)
+                # the mean of the seeds' probabilities, as the test predictions average every fold model;
+                # one seed: its own probabilities, unchanged (x / 1 is exact)
+                oof[valid_rows] = sum(seed_probs[1:], seed_probs[0]) / len(seed_probs)
+                seed_probs = []
                 if on_fold is not None:
                     on_fold(k, valid_rows, oof[valid_rows])
                 if fresh and os.environ.get(KILL_AFTER_FOLD) == str(k):
@@ -232,11 +256,11 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             log_summary(live, cv_scores(y, oof, n_votes))
     config["fold_keys"] = keys
     write_json(config, model_dir / CONFIG_FILE)
-    write_json({"folds": {k: {"info": f["info"]} for k, f in fold_report.items()}}, model_dir / FIT_FILE)
+    write_json({"folds": {t: {"info": f["info"]} for t, f in fold_report.items()}}, model_dir / FIT_FILE)
     if live_dir is not None:
         run = {"seconds": round(fit_seconds, 2), "resumed_folds": resumed,
-               "fold_groups": [[k for k, _ in group] for group in groups],
-               "folds": {k: {"seconds": f["seconds"], "resumed": f["resumed"]} for k, f in fold_report.items()}}
+               "fold_groups": [[tags[i] for i, _ in group] for group in groups],
+               "folds": {t: {"seconds": f["seconds"], "resumed": f["resumed"]} for t, f in fold_report.items()}}
         write_json(run, Path(live_dir) / RUN_FILE)
     trained = load_trained(model_dir.parent, spec.name)  # the prediction path of `hms predict`
     test_probs = trained.predict(inputs.x_test)

@@ -2,11 +2,15 @@
 CPU, where two 1-thread processes train more samples per second than one 2-thread process).
 
 For every fold of a group the driver writes a job dir (the model's name, the fold's config blocks, its
-rows, targets and seed, where its inputs are) and starts `python -m hms.train.processes JOB_DIR`. The
-worker runs the model's own fit_fold and puts the fold into the fold cache exactly as the driver does
-in-process, so the driver then reads each fold of the group as a finished one. Only files cross between
-the processes: the fold model in its native format, JSON and .npy arrays. The job dir (write_fold_job,
-read_fold_job) is also how the DDP launcher hands a fold to its ranks (hms.train.nn.distributed)."""
+rows, targets and seed, where its inputs are) and hands it to a worker, `python -m hms.train.processes`
+(job dirs on its stdin, one answer per line on its stdout). The worker runs the model's own fit_fold and
+puts the fold into the fold cache exactly as the driver does in-process, so the driver then reads each
+fold of the group as a finished one. Only files cross between the processes: the fold model in its native
+format, JSON and .npy arrays. The workers (`Workers`) live for the whole training run and train one job
+after another, so a run pays Python's and torch's start-up (3-9 s on 2 cores) once per worker, not once
+per group; a fit depends on nothing its process did before (tests/test_crossval.py), so a worker's third
+fold is the fold a fresh process trains. The job dir (write_fold_job, read_fold_job) is also how the DDP
+launcher hands a fold to its ranks (hms.train.nn.distributed)."""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -37,6 +42,7 @@ class FoldJob:
     cfg: ModelConfig  # the fold's own config (its thread count)
     inputs: FoldInputs
     key: str  # its fold-cache key
+    tag: str  # the fit as the logs name it: its fold, or "k-seed<j>" (hms.train.crossval.fit_tag)
 
 
 def can_run(spec: ModelSpec) -> bool:
@@ -50,27 +56,65 @@ def can_run(spec: ModelSpec) -> bool:
         return False
 
 
-def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], cache: FoldCache) -> None:
-    """Train `jobs` at once, one process each; every finished fold is in `cache` when this returns.
-    A failed worker is an error naming its fold (the others still finish and are cached)."""
+DONE, FAILED = "done", "failed"  # a worker's answer to a job, one line on its protocol pipe
+
+
+class Workers:
+    """Worker processes for train_in_processes, started on first use and kept for the run (a `with` block):
+    each reads job dirs from its stdin, one per line, trains them one after the other and answers each with
+    one line on its stdout. A worker that dies (killed, out of memory) is replaced at the next use."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close(kill=exc[0] is not None)
+
+    def run(self, job_dirs: list[Path]) -> list[str]:
+        """Train the jobs at once, one worker each; returns each job's answer (DONE, FAILED or the exit code
+        of a worker that died)."""
+        self.procs = [p for p in self.procs if p.poll() is None]
+        while len(self.procs) < len(job_dirs):
+            env = {**os.environ, "TQDM_DISABLE": "1"}  # one progress bar: the driver's
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "hms.train.processes"], env=env,
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        for proc, job_dir in zip(self.procs, job_dirs):
+            assert proc.stdin is not None
+            proc.stdin.write(f"{job_dir}\n")
+            proc.stdin.flush()
+        answers = []
+        for proc in self.procs[:len(job_dirs)]:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            answers.append(line if line else f"exit code {proc.wait()}")
+        return answers
+
+    def close(self, kill: bool = False) -> None:
+        for proc in self.procs:
+            if kill:
+                proc.kill()
+            elif proc.stdin is not None:
+                proc.stdin.close()  # end of jobs: the worker exits
+        for proc in self.procs:
+            proc.wait()
+        self.procs = []
+
+
+def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], cache: FoldCache, workers: Workers) -> None:
+    """Train `jobs` at once, one worker each; every finished fold is in `cache` when this returns.
+    A failed job is an error naming its fold (the others still finish and are cached)."""
     with tempfile.TemporaryDirectory(prefix=f"hms-folds-{spec.name}-") as tmp:
-        procs: list[tuple[FoldJob, subprocess.Popen[bytes]]] = []
-        try:
-            for job in jobs:
-                job_dir = Path(tmp) / f"fold{job.inputs.fold}"
-                write_fold_job(job_dir, spec.name, spec.blocks(job.cfg), job.inputs,
-                               key=job.key, cache=str(Path(cache.root).resolve()))
-                env = {**os.environ, "TQDM_DISABLE": "1"}  # one progress bar: the driver's
-                procs.append((job, subprocess.Popen([sys.executable, "-m", "hms.train.processes", str(job_dir)], env=env)))
-            log.info("%s folds %s: training at once, one process each", spec.name, ", ".join(str(j.inputs.fold) for j, _ in procs))
-            codes = [p.wait() for _, p in procs]
-        except BaseException:
-            for _, p in procs:
-                p.kill()
-                p.wait()
-            raise
-    failed = [f"fold {j.inputs.fold} (exit code {c})" for (j, _), c in zip(procs, codes)
-              if c != 0 or cache.get(j.key, spec.suffix) is None]
+        job_dirs = []
+        for job in jobs:
+            job_dirs.append(Path(tmp) / f"fold{job.tag}")
+            write_fold_job(job_dirs[-1], spec.name, spec.blocks(job.cfg), job.inputs,
+                           key=job.key, cache=str(Path(cache.root).resolve()))
+        log.info("%s folds %s: training at once, one process each", spec.name, ", ".join(j.tag for j in jobs))
+        answers = workers.run(job_dirs)
+    failed = [f"fold {j.tag} ({a})" for j, a in zip(jobs, answers) if a != DONE or cache.get(j.key, spec.suffix) is None]
     if failed:
         raise RuntimeError(f"{spec.name}: training failed in {', '.join(failed)}; its messages are above. "
                            "Finished folds are cached: rerun to resume")
@@ -119,8 +163,24 @@ def _worker(job_dir: Path) -> None:
     FoldCache(spec.name, Path(job["cache"])).put(job["key"], spec.suffix, spec.save, fit.model, record)
 
 
+def serve(jobs: IO[str], answers: IO[str]) -> None:
+    """Train each job dir read from `jobs` (one per line, until its end) and answer each on `answers`."""
+    for line in jobs:
+        try:
+            _worker(Path(line.strip()))
+            answer = DONE
+        except Exception:  # noqa: BLE001 - reported with its traceback; the driver names the fold and stops
+            traceback.print_exc()
+            answer = FAILED
+        answers.write(answer + "\n")
+        answers.flush()
+
+
 if __name__ == "__main__":
     from hms.logs import setup_logging
 
     setup_logging()
-    _worker(Path(sys.argv[1]))
+    # the answers get the real stdout to themselves: anything a fit prints goes to stderr with the logs
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    serve(sys.stdin, protocol)

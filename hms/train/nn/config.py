@@ -69,6 +69,11 @@ class LoopConfig:
     # 0 = auto: cores / threads on CPU (at most the folds), 1 with a GPU or DDP. A fold's thread count is
     # part of its plan, so the same params on the same machine give the same bytes.
     fold_processes: int = 0
+    # Nets trained per fold, each from its own seed (its initial weights, batch order, augmentations and
+    # dropout); the fold's OOF and test predictions are the mean of their probabilities. The seed
+    # averaging of the top HMS teams: the from-scratch nets' fold scores move by 0.01-0.09 from seed to
+    # seed (docs/neural.md, "Seed spread"), and the mean of two is better than either. Each costs a fit.
+    seeds: int = 1
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -95,6 +100,8 @@ class LoopConfig:
         if self.ddp_processes < 1 or self.batch_size % self.ddp_processes:
             raise ConfigError(f"nn.ddp_processes must be >= 1 and divide nn.batch_size (the global batch): "
                               f"{self.ddp_processes} and {self.batch_size}")
+        if self.seeds < 1:
+            raise ConfigError(f"nn.seeds must be >= 1 (nets trained per fold), got {self.seeds}")
         if self.fold_processes < 0 or (self.fold_processes > 1 and (self.ddp_processes > 1 or self.device == "cuda")):
             raise ConfigError(f"nn.fold_processes must be >= 0 (0 = auto) and, above 1, trains folds in CPU processes: "
                               f"got {self.fold_processes} with nn.device {self.device} and nn.ddp_processes "

@@ -96,17 +96,17 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
                 "device": str(rt.device)}
         return FoldFit(result.state, info)
 
-    def fold_groups(cfg: ModelConfig, folds: list[int]) -> list[list[tuple[int, ModelConfig]]]:
+    def fold_groups(cfg: ModelConfig, fits: list[int]) -> list[list[tuple[int, ModelConfig]]]:
         loop = effective_loop(cfg.shared, cfg.own)
-        n = processes_at_once(loop, len(folds))
+        n = processes_at_once(loop, len(fits))
         if n == 1:
-            return [[(k, cfg)] for k in folds]
-        # Every fold gets the same threads, a last smaller group too: on the 2-core host of stop 31, fold 4 alone
+            return [[(i, cfg)] for i in fits]
+        # Every fit gets the same threads, a last smaller group too: on the 2-core host of stop 31, fold 4 alone
         # trained faster on one thread than on two for efficientnet and sparcnet (docs/neural.md)
         threads = loop.threads or max(1, available_cores() // n)
-        log.info("%s: %d folds at a time, each in its own process with %d torch thread(s)", name, n, threads)
-        fold_cfg = ModelConfig(dataclasses.replace(cfg.shared, threads=threads), cfg.own)
-        return [[(k, fold_cfg) for k in folds[i:i + n]] for i in range(0, len(folds), n)]
+        log.info("%s: %d fits at a time, each in its own process with %d torch thread(s)", name, n, threads)
+        fit_cfg = ModelConfig(dataclasses.replace(cfg.shared, threads=threads), cfg.own)
+        return [[(i, fit_cfg) for i in fits[at:at + n]] for at in range(0, len(fits), n)]
 
     def predict(cfg: ModelConfig, model: nn.Module, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         loop = effective_loop(cfg.shared, cfg.own)
@@ -140,6 +140,6 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return place(model, _runtime(cfg)).eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
-                     fit_fold=fit_fold, fold_groups=fold_groups, predict=predict, predict_mean=predict_mean, save=save,
+                     fit_fold=fit_fold, fold_groups=fold_groups, seeds=lambda cfg: effective_loop(cfg.shared, cfg.own).seeds, predict=predict, predict_mean=predict_mean, save=save,
                      load=load, suffix=".pt",
                      build=lambda cfg, shape: build(cfg.own, tuple(shape)))
