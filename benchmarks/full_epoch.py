@@ -9,8 +9,8 @@ its mosaic and waves features built (docs/gpu.md, "Measured on an H200"):
 
 Each model trains `--epochs` stage-1 epochs and one stage-2 epoch; the first stage-1 epoch also pays the
 warm-up (cuDNN autotuning, worker start). A model's 5-fold time on the real data is
-    folds x ((epochs x stage-1 epoch + stage2_epochs x stage-2 epoch) x real eegs / timed eegs + warm-up),
-with the last timed stage-1 epoch, the model's own epochs, the real data's 17,001 eegs, and the first
+    folds x seeds x ((epochs x stage-1 epoch + stage2_epochs x stage-2 epoch) x real eegs / timed eegs + warm-up),
+with the last timed stage-1 epoch, the model's own epochs and seeds per fold (`loop.seeds`), the real data's 17,001 eegs, and the first
 epoch's excess over the second as the warm-up. An epoch trains on 4/5 of the eegs and validates on 1/5 at
 any size, so both parts scale with the eeg count; what does not (the workers' start, a fold's test
 prediction) is best kept small next to it: `--repeat K` times an epoch that goes K times over the fold's
@@ -116,7 +116,8 @@ def time_model(name: str, params: dict[str, Any], fold: int, epochs: int, repeat
     stage1, stage2 = epoch_s[-2], epoch_s[-1]
     scale = REAL_EEGS / (len(train) * repeat)
     warm_up = max(epoch_s[0] - stage1, 0.0)
-    real_min = int(params["folds"]) * ((real_loop.epochs * stage1 + real_loop.stage2_epochs * stage2) * scale + warm_up) / 60
+    fits = int(params["folds"]) * real_loop.seeds  # a fold's seeds train one after the other on a GPU
+    real_min = fits * ((real_loop.epochs * stage1 + real_loop.stage2_epochs * stage2) * scale + warm_up) / 60
     amp = make_runtime(real_loop).amp_dtype
     row = {"model": name, "device": fit.info["device"], "amp": str(amp).replace("torch.", "") if amp else "off",
            "batch_size": real_loop.batch_size,
@@ -125,7 +126,8 @@ def time_model(name: str, params: dict[str, Any], fold: int, epochs: int, repeat
            "repeat": repeat, "stage1_epoch_s": stage1, "stage2_epoch_s": stage2, "warm_up_s": round(warm_up, 2),
            "gpu_util_mean_pct": gpu.mean,
            "peak_gpu_gb": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
-           "real_schedule": [real_loop.epochs, real_loop.stage2_epochs], "real_5fold_min": round(real_min, 1)}
+           "real_schedule": [real_loop.epochs, real_loop.stage2_epochs], "seeds": real_loop.seeds,
+           "real_5fold_min": round(real_min, 1)}
     if check_rows:
         row["cpu_vs_device_max_abs"] = cpu_check(spec, cfg, fit.model, inputs.x, fi.valid_rows[:check_rows])
     return row

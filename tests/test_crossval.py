@@ -21,8 +21,10 @@ from hms.train.processes import FAILED, Workers, serve
 from tests.modelkit import fit, toy_inputs
 
 
-def _params(tiny_params: dict[str, Any], **nn: Any) -> dict[str, Any]:
-    return {**tiny_params, "nn": {**tiny_params["nn"], **nn}}
+def _params(tiny_params: dict[str, Any], seeds: int = 1, **nn: Any) -> dict[str, Any]:
+    """The tiny params with `nn` keys changed and wave's seeds per fold (its `loop` block wins over `nn`)."""
+    wave = {**tiny_params["wave"], "loop": {**tiny_params["wave"]["loop"], "seeds": seeds}}
+    return {**tiny_params, "nn": {**tiny_params["nn"], **nn}, "wave": wave}
 
 
 def _outputs(root: Path, name: str) -> dict[str, bytes]:
@@ -85,10 +87,10 @@ def test_folds_in_processes_give_the_bytes_of_folds_in_this_process(tiny_params:
 
 
 def test_seeds_average_more_nets_per_fold(tiny_params: dict[str, Any], tmp_path: Path) -> None:
-    """`nn.seeds: 2` trains a second net per fold from its own seed. fold<k>.pt is the one-seed run's net byte
-    for byte and fold<k>-seed1.pt another net; the OOF and test predictions are the mean of the two seeds'
-    probabilities, and the prediction path loads all six nets. The two seeds of a fold train at once (one
-    process each), and a run whose cache lost one seed trains only that one again."""
+    """`seeds: 2` (here in wave's `loop` block) trains a second net per fold from its own seed. fold<k>.pt is
+    the one-seed run's net byte for byte and fold<k>-seed1.pt another net; the OOF and test predictions are the
+    mean of the two seeds' probabilities, and the prediction path loads all six nets. The two seeds of a fold
+    train at once (one process each), and a run whose cache lost one seed trains only that one again."""
     data = toy_inputs("waves", tmp_path / "features")
     one = fit("wave", _params(tiny_params, fold_processes=1), data, tmp_path / "one")
     two = fit("wave", _params(tiny_params, fold_processes=2, seeds=2), data, tmp_path / "two")

@@ -93,19 +93,21 @@ def test_repro_is_up_to_date_after_a_run(repro: Path) -> None:
 
 
 def test_an_interrupted_repro_resumes_finished_folds(repro: Path, tmp_path: Path) -> None:
-    """Kill `dvc repro train@wave` after fold 1 (a real SIGKILL), rerun: folds 0-1 come from the fold
-    cache, fold 2 is trained, and the predictions equal those of the uninterrupted run byte for byte."""
+    """Kill `dvc repro train@wave` after fold 1 (a real SIGKILL), rerun: folds 0-1 (both seeds of each: wave
+    trains two per fold) come from the fold cache, fold 2 is trained, and the predictions equal those of the
+    uninterrupted run byte for byte."""
     uninterrupted = (repro / "predictions/base/wave/oof.parquet").read_bytes()
     model_dir = {p.name: p.read_bytes() for p in (repro / "models/wave").iterdir()}
     env = {"HMS_CACHE_DIR": str(tmp_path / "cache")}  # an empty fold cache: as if wave never ran
     killed = run(["dvc", "repro", "--force", "--single-item", "train@wave"], repro,
                  env={**env, "HMS_KILL_AFTER_FOLD": "1"}, ok=False)
     assert killed.returncode != 0
-    assert len(list((tmp_path / "cache/folds/wave").glob("*.pt"))) == 2  # folds 0 and 1 finished
+    assert len(list((tmp_path / "cache/folds/wave").glob("*.pt"))) == 4  # folds 0 and 1 finished, two seeds each
     run(["dvc", "repro", "--single-item", "train@wave"], repro, env=env)
     run_record = json.loads((repro / "dvclive/wave/run.json").read_text())
-    assert run_record["resumed_folds"] == [0, 1]
-    assert [run_record["folds"][k]["resumed"] for k in ("0", "1", "2")] == [True, True, False]
+    assert run_record["resumed_folds"] == [0, "0-seed1", 1, "1-seed1"]
+    assert [run_record["folds"][k]["resumed"] for k in ("0", "0-seed1", "1", "1-seed1", "2", "2-seed1")] == [
+        True, True, True, True, False, False]
     assert (repro / "predictions/base/wave/oof.parquet").read_bytes() == uninterrupted
     assert {p.name: p.read_bytes() for p in (repro / "models/wave").iterdir()} == model_dir  # the same DVC output
     assert "changed" not in run(["dvc", "status"], repro).stdout

@@ -17,8 +17,10 @@ import hms
 from hms.data.layout import DataDir
 from hms.data.prepare import PrepareConfig, prepare_test
 from hms.models.registry import UnknownModelError, get_spec, model_names
-from hms.models.trained import load_trained
+from hms.models.trained import fits as fold_fits
+from hms.models.trained import fold_file, load_trained
 from hms.predictions import check_probabilities
+from hms.train.crossval import fit_tag
 from tests import modelkit
 
 MODELS = model_names()
@@ -31,6 +33,12 @@ def toy_params(tiny: dict[str, Any]) -> dict[str, Any]:
     p["wave"] |= {"stem_stride": 2}
     p["resnet"] |= {"zoom_seconds": 2.0}
     return p
+
+
+def plan(name: str, params: dict[str, Any]) -> list[tuple[int, int]]:
+    """The (fold, seed) fits of `name` on the toy data's 3 folds (wave trains two seeds per fold)."""
+    spec = get_spec(name)
+    return fold_fits([0, 1, 2], spec.n_seeds(spec.config(params[spec.family], params[name])))
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +84,12 @@ def test_unknown_or_hostile_names_are_refused() -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_folds_train_on_the_other_folds_only(name: str, fits, toy_data) -> None:
+def test_folds_train_on_the_other_folds_only(name: str, fits, toy_data, tiny_params) -> None:
     result, _, seen = fits[name]
     train = toy_data[get_spec(name).features][0]
     folds = train["fold"].to_numpy()
-    assert [k for k, _, _ in seen] == sorted(set(folds.tolist()))
+    assert sorted(set(folds.tolist())) == [0, 1, 2]
+    assert [k for k, _, _ in seen] == [k for k, _ in plan(name, toy_params(tiny_params))]
     for k, tr, va in seen:
         assert set(va.tolist()) == set(np.flatnonzero(folds == k).tolist())
         assert set(tr.tolist()) == set(np.flatnonzero(folds != k).tolist())
@@ -88,7 +97,7 @@ def test_folds_train_on_the_other_folds_only(name: str, fits, toy_data) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_oof_and_test_predictions(name: str, fits, toy_data) -> None:
+def test_oof_and_test_predictions(name: str, fits, toy_data, tiny_params) -> None:
     result, root, _ = fits[name]
     train, test, features_dir = toy_data[get_spec(name).features]
     assert result.oof.shape == (len(train), 6) and result.test.shape == (len(test), 6)
@@ -103,7 +112,8 @@ def test_oof_and_test_predictions(name: str, fits, toy_data) -> None:
     assert config["versions"]["hms"] == hms.__version__  # which release trained it, beside the code digest
     assert result.curves.groupby("fold").size().min() >= 1  # every fold logged its curve
     fit_json = json.loads((root / "models" / name / "fit.json").read_text())
-    assert set(fit_json["folds"]) == {"0", "1", "2"} and "seconds" not in json.dumps(fit_json)
+    tags = {str(fit_tag(k, j)) for k, j in plan(name, toy_params(tiny_params))}
+    assert set(fit_json["folds"]) == tags and "seconds" not in json.dumps(fit_json)
     run = json.loads((root / "dvclive" / name / "run.json").read_text())  # the run's record, beside its curves
     assert run["resumed_folds"] == [] and all(f["seconds"] > 0 and not f["resumed"] for f in run["folds"].values())
 
@@ -128,16 +138,19 @@ def test_deterministic_and_cached(name: str, fits, toy_data, tiny_params, tmp_pa
     np.testing.assert_array_equal(first.oof, again.oof)
     np.testing.assert_array_equal(first.test, again.test)
     # the model files byte for byte too (DVC outputs): no random ids, times or temporary names inside
-    model_files = [Path("models", name, f) for f in ("config.json", "fit.json", *(f"fold{k}{spec.suffix}" for k in (0, 1, 2)))]
+    fits_of = plan(name, params)
+    model_files = [Path("models", name, f) for f in ("config.json", "fit.json",
+                                                     *(fold_file(k, spec.suffix, j) for k, j in fits_of))]
     for f in model_files:
         assert (first_root / f).read_bytes() == (tmp_path / "a" / f).read_bytes(), f
     # the same inputs again: every fold comes from the cache, predictions and model dir identical
     cached = modelkit.fit(name, params, data, tmp_path / "b", cache=tmp_path / "a" / "cache")
-    assert cached.resumed == [0, 1, 2]
+    tags = [fit_tag(k, j) for k, j in fits_of]
+    assert cached.resumed == tags
     np.testing.assert_array_equal(first.oof, cached.oof)
     for f in model_files:
         assert (first_root / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
-    assert json.loads((tmp_path / "b" / "dvclive" / name / "run.json").read_text())["resumed_folds"] == [0, 1, 2]
+    assert json.loads((tmp_path / "b" / "dvclive" / name / "run.json").read_text())["resumed_folds"] == tags
     # a changed param is a new cache key: every fold retrained, and the seed is really used
     params["seed"] = 8
     reseeded = modelkit.fit(name, params, data, tmp_path / "c", cache=tmp_path / "a" / "cache")

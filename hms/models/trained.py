@@ -81,8 +81,8 @@ class TrainedModel:
         return self.config["features"]
 
     def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray:
-        """(n, 6) probabilities, the mean over the fold models (and their seeds). Tabular models take a table with the
-        training feature columns (any order) or a matrix already in that column order."""
+        """(n, 6) probabilities, the mean over the fold models (and their seeds). Tabular models take a table
+        with the training feature columns (any order) or a matrix already in that column order."""
         x = self._matrix(x)
         if self.spec.predict_mean is not None:
             return self.spec.predict_mean(self.cfg, self.models, x)

@@ -173,7 +173,8 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
     if (np.abs(y.sum(axis=1) - 1) > 1e-6).any() or (y < 0).any():
         raise ValueError("data/prepared/train.parquet: targets are not distributions; rerun `dvc repro prepare`")
     n_votes = train["n_votes"].to_numpy()
-    plan = fits(folds, spec.n_seeds(cfg))  # (fold, seed) pairs; seed 0 is the fold's one model without `seeds`
+    n_seeds = spec.n_seeds(cfg)
+    plan = fits(folds, n_seeds)  # (fold, seed) pairs; seed 0 is the fold's one model without `seeds`
     config = {
         "name": spec.name, "family": spec.family, "kind": spec.features, "features": inputs.features,
         "params": spec.blocks(cfg), "seed": int(seed), "folds": folds,
@@ -204,10 +205,10 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
         return FoldInputs(k, inputs.x, y, n_votes, np.flatnonzero(fold != k), np.flatnonzero(fold == k), fit_seed)
 
     fit_seconds = 0.0  # wall time of this run's fits (fits trained at once count once)
-    seed_probs: list[np.ndarray] = []  # the current fold's seeds' OOF probabilities
+    seed_probs: dict[int, dict[int, np.ndarray]] = {}  # fold -> seed -> its OOF probabilities, until all are in
+    unit = "folds" if len(plan) == len(folds) else "fits"
     with open_live(live_dir, tracking, spec.name, config) if live_dir else _null() as live, \
-            tqdm(total=len(plan), desc=f"{spec.name} {'folds' if len(plan) == len(folds) else 'fits'}", leave=False) as bar, \
-            Workers() as workers:
+            tqdm(total=len(plan), desc=f"{spec.name} {unit}", leave=False) as bar, Workers() as workers:
         curves = Curves(live)
         for group in groups:
             hits = {i: cache.get(keys[str(tags[i])], spec.suffix) for i, _ in group}
@@ -238,15 +239,15 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
                 # OOF through the saved fold file: a resumed fold predicts exactly as a fresh one
                 model = spec.load(cfg, model_dir / fold_file(k, spec.suffix, j), tuple(config["input_shape"]))
                 valid_rows = np.flatnonzero(fold == k)
-                seed_probs.append(spec.predict(cfg, model, inputs.x, valid_rows))
+                seed_probs.setdefault(k, {})[j] = spec.predict(cfg, model, inputs.x, valid_rows)
                 fold_report[str(tag)] = {"info": record["info"], "seconds": record["seconds"], "resumed": not fresh}
                 bar.update()
-                if i + 1 < len(plan) and plan[i + 1][0] == k:
-                    continue  # the fold's next seed comes next (plan order)
+                if len(seed_probs[k]) < n_seeds:
+                    continue
                 # the mean of the seeds' probabilities, as the test predictions average every fold model;
                 # one seed: its own probabilities, unchanged (x / 1 is exact)
-                oof[valid_rows] = sum(seed_probs[1:], seed_probs[0]) / len(seed_probs)
-                seed_probs = []
+                probs = [p for _, p in sorted(seed_probs.pop(k).items())]
+                oof[valid_rows] = sum(probs[1:], probs[0]) / n_seeds
                 if on_fold is not None:
                     on_fold(k, valid_rows, oof[valid_rows])
                 if fresh and os.environ.get(KILL_AFTER_FOLD) == str(k):

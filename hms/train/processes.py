@@ -114,7 +114,8 @@ def train_in_processes(spec: ModelSpec, jobs: list[FoldJob], cache: FoldCache, w
                            key=job.key, cache=str(Path(cache.root).resolve()))
         log.info("%s folds %s: training at once, one process each", spec.name, ", ".join(j.tag for j in jobs))
         answers = workers.run(job_dirs)
-    failed = [f"fold {j.tag} ({a})" for j, a in zip(jobs, answers) if a != DONE or cache.get(j.key, spec.suffix) is None]
+    failed = [f"fold {j.tag} ({a})" for j, a in zip(jobs, answers)
+              if a != DONE or cache.get(j.key, spec.suffix) is None]
     if failed:
         raise RuntimeError(f"{spec.name}: training failed in {', '.join(failed)}; its messages are above. "
                            "Finished folds are cached: rerun to resume")

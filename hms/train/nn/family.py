@@ -140,6 +140,7 @@ def nn_spec(name: str, features: str, net_config: type, build: Build, augment: M
         return place(model, _runtime(cfg)).eval()
 
     return ModelSpec(name=name, features=features, family="nn", shared_config=LoopConfig, own_config=net_config,
-                     fit_fold=fit_fold, fold_groups=fold_groups, seeds=lambda cfg: effective_loop(cfg.shared, cfg.own).seeds, predict=predict, predict_mean=predict_mean, save=save,
-                     load=load, suffix=".pt",
+                     fit_fold=fit_fold, fold_groups=fold_groups,
+                     seeds=lambda cfg: effective_loop(cfg.shared, cfg.own).seeds, predict=predict,
+                     predict_mean=predict_mean, save=save, load=load, suffix=".pt",
                      build=lambda cfg, shape: build(cfg.own, tuple(shape)))
