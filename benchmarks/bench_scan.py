@@ -139,15 +139,15 @@ def oof_cost(workdir: Path, models: Path) -> None:
         if tm.spec.family != "nn":
             continue
         array, _ = open_array(workdir / "features" / tm.kind, "train", expected_ids=train["sample_id"].to_numpy())
-        res = {}
+        res, n_seeds = {}, tm.spec.n_seeds(tm.cfg)
+        plan = fits(tm.config["folds"], n_seeds)
         for label, tta in (("tta", True), ("no-tta", False)):
             cfg = dataclasses.replace(tm.cfg, own=dataclasses.replace(tm.cfg.own, tta_flip=tta))
             oof = np.zeros((len(train), 6))
             t0 = time.process_time()
-            plan = fits(tm.config["folds"], tm.spec.n_seeds(tm.cfg))
             for (k, _), model in zip(plan, tm.models):  # a fold's seeds: the mean, as the driver's OOF
                 rows = np.flatnonzero(train["fold"].to_numpy() == k)
-                oof[rows] += tm.spec.predict(cfg, model, array, rows) / tm.spec.n_seeds(tm.cfg)
+                oof[rows] += tm.spec.predict(cfg, model, array, rows) / n_seeds
             sc = cv_scores(y, oof, train["n_votes"].to_numpy())
             res[label] = (sc["kl_all"], sc["kl_hq"], time.process_time() - t0)
         print("   " + name + ": " + "; ".join(f"{k} kl_all {a:.4f} kl_hq {b:.4f} ({t:.0f} cpu s)" for k, (a, b, t) in res.items()))

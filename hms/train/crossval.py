@@ -195,8 +195,7 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
     fit_cfg = {i: i_cfg for group in groups for i, i_cfg in group}
     tags = [fit_tag(k, j) for k, j in plan]
     # a fit's key holds its own config (e.g. its thread count), so a resumed fit is the one this run would train
-    keys = {str(tags[i]): digest([base_key, k, spec.blocks(fit_cfg[i]), *([j] if j else [])])[:32]
-            for i, (k, j) in enumerate(plan)}
+    keys = [digest([base_key, k, spec.blocks(fit_cfg[i]), *([j] if j else [])])[:32] for i, (k, j) in enumerate(plan)]
     fold = train["fold"].to_numpy()
 
     def fit_inputs(i: int) -> FoldInputs:
@@ -211,17 +210,17 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
             tqdm(total=len(plan), desc=f"{spec.name} {unit}", leave=False) as bar, Workers() as workers:
         curves = Curves(live)
         for group in groups:
-            hits = {i: cache.get(keys[str(tags[i])], spec.suffix) for i, _ in group}
+            hits = {i: cache.get(keys[i], spec.suffix) for i, _ in group}
             todo = [i for i, hit in hits.items() if hit is None]
             if len(todo) > 1 and can_run(spec):  # else one by one here, each with its own config
                 start = time.perf_counter()
-                train_in_processes(spec, [FoldJob(fit_cfg[i], fit_inputs(i), keys[str(tags[i])], str(tags[i]))
-                                          for i in todo], cache, workers)
+                train_in_processes(spec, [FoldJob(fit_cfg[i], fit_inputs(i), keys[i], str(tags[i])) for i in todo],
+                                   cache, workers)
                 fit_seconds += time.perf_counter() - start
-                hits.update({i: cache.get(keys[str(tags[i])], spec.suffix) for i in todo})
+                hits.update({i: cache.get(keys[i], spec.suffix) for i in todo})
             for i, i_cfg in group:
                 (k, j), tag = plan[i], tags[i]
-                key, hit, fresh = keys[str(tag)], hits[i], i in todo
+                key, hit, fresh = keys[i], hits[i], i in todo
                 if hit is None:
                     start = time.perf_counter()
                     fit = spec.fit_fold(i_cfg, fit_inputs(i), curves.logger(tag))
@@ -255,7 +254,7 @@ def cross_validate(spec: ModelSpec, cfg: ModelConfig, seed: int, train: pd.DataF
                     os.kill(os.getpid(), signal.SIGKILL)
         if live is not None:
             log_summary(live, cv_scores(y, oof, n_votes))
-    config["fold_keys"] = keys
+    config["fold_keys"] = {str(tag): key for tag, key in zip(tags, keys)}
     write_json(config, model_dir / CONFIG_FILE)
     write_json({"folds": {t: {"info": f["info"]} for t, f in fold_report.items()}}, model_dir / FIT_FILE)
     if live_dir is not None:
