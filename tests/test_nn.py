@@ -450,7 +450,7 @@ def test_full_epoch_benchmark_times_each_epoch_and_projects_the_real_run(tiny_pr
     row = bench.time_model("wave", toy_params(tiny_params), fold=0, epochs=2, repeat=2, check_rows=4)
     assert row["train_rows"] == 2 * int((train["fold"] != 0).sum()) and len(row["epoch_seconds"]) == 3
     e1, e2 = row["real_schedule"]
-    runs = tiny_params["folds"] * row["seeds"] * ((e1 * row["stage1_epoch_s"] + e2 * row["stage2_epoch_s"]) * bench.REAL_EEGS / (2 * len(train))
-                + row["warm_up_s"]) / 60
+    epochs_s = (e1 * row["stage1_epoch_s"] + e2 * row["stage2_epoch_s"]) * bench.REAL_EEGS / (2 * len(train))
+    runs = tiny_params["folds"] * row["seeds"] * (epochs_s + row["warm_up_s"]) / 60
     assert row["real_5fold_min"] == pytest.approx(runs, abs=0.06)
     assert row["device"] == "cpu" and row["cpu_vs_device_max_abs"] == 0.0
